@@ -1,0 +1,33 @@
+# eventjobs developer commands. `make demo` and `make test` work on a fresh clone.
+SHELL := /bin/sh
+VENV := .venv
+PY := $(VENV)/bin/python
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/eventjobs_demo
+
+.PHONY: demo test lint bench db clean
+
+# The virtualenv is rebuilt when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || "$$(.ci/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+db:
+	@.ci/ensure-postgres
+
+demo: $(VENV)/.installed db
+	$(PY) manage.py demo
+
+test: $(VENV)/.installed db
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+bench: db
+	$(MAKE) -C bench QUICK=$(QUICK)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

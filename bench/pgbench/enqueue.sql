@@ -1,0 +1,1 @@
+INSERT INTO jobs (queue, status, payload) VALUES ('default', 0, '{}');

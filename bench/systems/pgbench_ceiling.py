@@ -1,0 +1,98 @@
+"""pgbench on the minimal SQL of one job / one event batch: the ceiling column.
+
+Scripts in bench/pgbench/. Every run: `pgbench -n -M prepared -T T -c C -j C`.
+Rates are pgbench's tps times the items per script run.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import common
+
+SYSTEM = "pgbench"
+DIR = common.BENCH_DIR / "pgbench"
+EVENTS = 1_000_000
+
+
+def setup(cfg):
+    if not shutil.which("pgbench"):
+        raise RuntimeError("pgbench not found on PATH")
+    with common.pg_connect(cfg["db"]) as c:
+        c.execute((DIR / "schema.sql").read_text())
+        c.execute("INSERT INTO events (type, data) SELECT 'bench.noop', '{}' "
+                  "FROM generate_series(1, %s)", (cfg.get("pgbench_events", EVENTS),))
+        c.execute("INSERT INTO group_offsets VALUES ('bench', 0)")
+        c.execute("VACUUM ANALYZE events")
+
+
+def _pgbench(cfg, script: str, clients: int) -> float:
+    cmd = ["pgbench", "-n", "-M", "prepared", "-T", str(cfg["pgbench_T"]), "-c", str(clients),
+           "-j", str(clients), "-f", str(DIR / script), "-h", common.PG_HOST, "-p",
+           common.PG_PORT, "-U", common.PG_USER, cfg["db"]]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg["pgbench_T"] + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"pgbench {script} failed: {out.stderr.strip()[-300:]}")
+    m = re.search(r"tps = ([\d.]+)", out.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", out.stdout)
+    if failed and int(failed.group(1)):
+        raise RuntimeError(f"pgbench {script}: {failed.group(1)} failed transactions")
+    return float(m.group(1))
+
+
+def _jobs(cfg, prefill: int):
+    with common.pg_connect(cfg["db"]) as c:
+        c.execute("TRUNCATE jobs RESTART IDENTITY")
+        if prefill:
+            c.execute("INSERT INTO jobs (queue, status, payload) SELECT 'default', 0, '{}' "
+                      "FROM generate_series(1, %s)", (prefill,))
+        c.execute("VACUUM ANALYZE jobs")
+        c.execute("CHECKPOINT")
+
+
+def _left(cfg) -> int:
+    with common.pg_connect(cfg["db"]) as c:
+        return common.scalar(c, "SELECT count(*) FROM jobs WHERE status = 0")
+
+
+def t_enqueue(cfg):
+    _jobs(cfg, 0)
+    one = _pgbench(cfg, "enqueue.sql", 1)
+    _jobs(cfg, 0)
+    bulk = _pgbench(cfg, "enqueue_batch100.sql", 1) * 100
+    return {"enq1": one, "enqbulk": bulk}
+
+
+def t_claim(cfg):
+    out = {}
+    _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
+    out["drain1_single"] = _pgbench(cfg, "claim_complete.sql", 1)
+    for clients, key in ((1, "drain1"), (2, "drain2")):
+        _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
+        out[key] = _pgbench(cfg, "claim_complete_batch100.sql", clients) * 100
+        if _left(cfg) == 0:
+            raise RuntimeError("claim prefill ran out; raise pgbench_claim_prefill")
+    _jobs(cfg, 0)
+    return out
+
+
+def t_events(cfg):
+    with common.pg_connect(cfg["db"]) as c:
+        c.execute("UPDATE group_offsets SET position = 0")
+        c.execute("CHECKPOINT")
+    rate = _pgbench(cfg, "event_consume_batch100.sql", 1) * 100
+    with common.pg_connect(cfg["db"]) as c:
+        pos = common.scalar(c, "SELECT position FROM group_offsets")
+        last = common.scalar(c, "SELECT max(id) FROM events")
+    if pos >= last:
+        raise RuntimeError("event prefill ran out; raise pgbench_events")
+    return {"cons1": rate}
+
+
+TESTS = {
+    "enqueue": (t_enqueue, ["enq1", "enqbulk"]),
+    "claim": (t_claim, ["drain1_single", "drain1", "drain2"]),
+    "events": (t_events, ["cons1"]),
+}

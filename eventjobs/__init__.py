@@ -1,0 +1,25 @@
+"""eventjobs: background jobs and an event log for Django, stored in PostgreSQL.
+
+The public names are imported lazily so that importing eventjobs loads no models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["enqueue_many", "retry_job", "cancel_job"]
+
+_LAZY = {
+    "enqueue_many": "eventjobs.jobs",
+    "retry_job": "eventjobs.jobs",
+    "cancel_job": "eventjobs.jobs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'eventjobs' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(module), name)

@@ -1,0 +1,130 @@
+"""Django Tasks backends: PostgresBackend (the real one) and a test-mode ImmediateBackend."""
+
+from __future__ import annotations
+
+from django.db import connections
+from django.tasks import TaskResult, TaskResultStatus
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.backends.immediate import ImmediateBackend as DjangoImmediateBackend
+from django.tasks.exceptions import TaskResultDoesNotExist
+from django.tasks.signals import task_enqueued
+
+from . import jobstore
+from .conf import JobOptions, database_alias
+from .payload import dumps
+from .results import build_result, import_task
+from .tasks import EventjobsTask, validate_task_options
+
+
+class PostgresBackend(BaseTaskBackend):
+    """Stores jobs in PostgreSQL; `manage.py runworker` runs them."""
+
+    task_class = EventjobsTask
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = True
+
+    def __init__(self, alias, params):
+        super().__init__(alias, params)
+        self.job_options = JobOptions.from_options(self.options)
+        self.database = params.get("DATABASE") or database_alias()
+
+    def validate_task(self, task) -> None:
+        super().validate_task(task)
+        validate_task_options(task)
+
+    def effective_options(self, task) -> dict:
+        """The retry/timeout policy stored on the job row: the task's, else OPTIONS."""
+        opts = self.job_options
+        max_attempts = getattr(task, "max_attempts", None)
+        retry_backoff = getattr(task, "retry_backoff", None)
+        timeout = getattr(task, "timeout", None)
+        return {
+            "max_attempts": max_attempts if max_attempts is not None else opts.max_attempts,
+            "retry_backoff": float(
+                retry_backoff if retry_backoff is not None else opts.retry_backoff_seconds
+            ),
+            "timeout": float(timeout) if timeout is not None else opts.timeout_seconds,
+        }
+
+    def enqueue(self, task, args, kwargs) -> TaskResult:
+        """Insert the job in the caller's transaction; it is claimable once that commits."""
+        self.validate_task(task)
+        # Validate before any SQL, so bad data never breaks the caller's transaction.
+        args_json = dumps(list(args), "args")
+        kwargs_json = dumps(dict(kwargs), "kwargs")
+        params = {
+            "task_path": task.module_path,
+            "backend": self.alias,
+            "queue": task.queue_name,
+            "priority": task.priority,
+            "takes_context": task.takes_context,
+            "args": args_json,
+            "kwargs": kwargs_json,
+            "run_after": task.run_after,
+            "notify": self.job_options.listen,
+            **self.effective_options(task),
+        }
+        with connections[self.database].cursor() as cursor:
+            job_id, status, enqueued_at, _run_after, _ = jobstore.insert_job(cursor, params)
+        result = TaskResult(
+            task=task,
+            id=str(job_id),
+            status=TaskResultStatus.READY,
+            enqueued_at=enqueued_at,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=list(args),
+            kwargs=dict(kwargs),
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        # Sent inside the caller's transaction: the job exists only if it commits.
+        task_enqueued.send(type(self), task_result=result)
+        return result
+
+    def get_result(self, result_id) -> TaskResult:
+        """Read a job's current state from the database, from any process."""
+        from .models import Job
+
+        try:
+            job_id = int(result_id)
+        except (TypeError, ValueError):
+            raise TaskResultDoesNotExist(result_id) from None
+        row = Job.objects.using(self.database).filter(pk=job_id).values().first()
+        if row is None:
+            raise TaskResultDoesNotExist(result_id)
+        try:
+            task = import_task(row["task_path"])
+        except ImportError as exc:
+            raise TaskResultDoesNotExist(f"{result_id}: {exc}") from exc
+        return build_result(task, row, self.alias)
+
+    def check(self, **kwargs):
+        from .checks import check_backend
+
+        return check_backend(self)
+
+
+class ImmediateBackend(DjangoImmediateBackend):
+    """Django's ImmediateBackend with eventjobs' task class, for test settings.
+
+    `@task(max_attempts=...)` is resolved through the configured backend's task class at
+    import time, so projects whose tests use Django's ImmediateBackend would get a
+    TypeError. This backend accepts the same options (and ignores retries: it runs once).
+    """
+
+    task_class = EventjobsTask
+    supports_defer = True
+
+    def validate_task(self, task) -> None:
+        super().validate_task(task)
+        validate_task_options(task)
+
+    def enqueue(self, task, args, kwargs):
+        dumps(list(args), "args")
+        dumps(dict(kwargs), "kwargs")
+        return super().enqueue(task, args, kwargs)

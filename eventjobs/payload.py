@@ -1,0 +1,73 @@
+"""Validation of job arguments and event data at the edge, before any SQL runs.
+
+PostgreSQL's jsonb rejects NUL characters and lone surrogates mid-transaction (which
+would break the caller's transaction), Python's json emits NaN which jsonb rejects,
+and json.dumps silently turns {1: "x"} into {"1": "x"}. We refuse all of these up
+front with a message that says where the bad value is and what to do instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from .exceptions import InvalidPayload
+
+_HINTS = {
+    set: "sets are not JSON; pass a sorted list",
+    frozenset: "sets are not JSON; pass a sorted list",
+    bytes: "bytes are not JSON; decode them or pass base64 text",
+    bytearray: "bytes are not JSON; decode them or pass base64 text",
+}
+
+
+def validate_json(value: Any, where: str) -> None:
+    """Raise InvalidPayload unless `value` round-trips through jsonb unchanged."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if item is None or isinstance(item, bool | int):
+            continue
+        if isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidPayload(f"{path}: {item!r} is not valid JSON; use None or a string")
+            continue
+        if isinstance(item, str):
+            _check_text(item, path)
+            continue
+        if isinstance(item, list | tuple):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+            continue
+        if isinstance(item, dict):
+            for key, v in item.items():
+                if not isinstance(key, str):
+                    raise InvalidPayload(
+                        f"{path}: dict key {key!r} is a {type(key).__name__}; JSON keys must "
+                        "be strings (it would silently come back as a string)"
+                    )
+                _check_text(key, f"{path} key {key!r}")
+                stack.append((v, f"{path}[{key!r}]"))
+            continue
+        hint = _HINTS.get(type(item)) or (
+            f"{type(item).__name__} is not JSON; pass plain data (ids, strings, numbers, "
+            "lists, dicts) and load objects inside the task"
+        )
+        raise InvalidPayload(f"{path}: {hint}")
+
+
+def _check_text(text: str, path: str) -> None:
+    if "\x00" in text:
+        raise InvalidPayload(f"{path}: contains a NUL character (\\x00), which PostgreSQL cannot store")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(
+            f"{path}: contains a lone surrogate ({text[exc.start]!r}), which is not valid UTF-8"
+        ) from None
+
+
+def dumps(value: Any, where: str) -> str:
+    """Validate and serialise to compact JSON text."""
+    validate_json(value, where)
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)

@@ -1,0 +1,50 @@
+"""Turning job rows into Django TaskResult objects (no SQL here)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.tasks import Task, TaskResult, TaskResultStatus
+from django.tasks.base import TaskError
+from django.utils.module_loading import import_string
+
+
+def import_task(task_path: str) -> Task:
+    """The Task object at `task_path`; ImportError if it is gone or not a Task."""
+    try:
+        obj = import_string(task_path)
+    except (ImportError, AttributeError) as exc:
+        raise ImportError(f"task {task_path!r} does not import: {exc}") from exc
+    if not isinstance(obj, Task):
+        raise ImportError(f"{task_path!r} is a {type(obj).__name__}, not a Task (use @task)")
+    return obj
+
+
+def display_status(status: str) -> TaskResultStatus:
+    """SCHEDULED is READY to Django."""
+    return TaskResultStatus.READY if status == "SCHEDULED" else TaskResultStatus(status)
+
+
+def build_result(task: Task, row: dict[str, Any], alias: str) -> TaskResult:
+    """A TaskResult for a job row (a dict of the job's columns)."""
+    task = task.using(priority=row["priority"], queue_name=row["queue"])
+    result = TaskResult(
+        task=task,
+        id=str(row["id"]),
+        status=display_status(row["status"]),
+        enqueued_at=row["enqueued_at"],
+        started_at=row.get("started_at"),
+        finished_at=row.get("finished_at"),
+        last_attempted_at=row.get("last_attempted_at"),
+        args=row["args"],
+        kwargs=row["kwargs"],
+        backend=alias,
+        errors=[
+            TaskError(exception_class_path=e["exception_class_path"], traceback=e["traceback"])
+            for e in row.get("errors") or []
+        ],
+        worker_ids=list(row.get("worker_ids") or []),
+    )
+    if row.get("status") == "SUCCESSFUL":
+        object.__setattr__(result, "_return_value", row.get("return_value"))
+    return result

@@ -1,0 +1,228 @@
+-- Hot-path SQL of the job half. Each query has a name and a one-line why.
+-- Loaded by eventjobs/queries.py; executed only by eventjobs/jobstore.py.
+
+-- name: enqueue
+-- One round trip: insert, and wake listening workers at commit (NOTIFY is
+-- transactional, so a rolled-back enqueue wakes nobody). A future run_after goes to
+-- SCHEDULED so it stays out of the claim index until due.
+WITH job AS (
+    INSERT INTO eventjobs_job (
+        task_path, backend, queue, priority, takes_context, args, kwargs, status,
+        run_after, enqueued_at, max_attempts, retry_backoff, timeout, attempt, worker_ids, errors
+    )
+    VALUES (
+        %(task_path)s, %(backend)s, %(queue)s, %(priority)s, %(takes_context)s,
+        %(args)s::jsonb, %(kwargs)s::jsonb,
+        CASE WHEN %(run_after)s::timestamptz > now() THEN 'SCHEDULED' ELSE 'READY' END,
+        coalesce(%(run_after)s::timestamptz, now()), now(),
+        %(max_attempts)s, %(retry_backoff)s, %(timeout)s, 0, '[]', '[]'
+    )
+    RETURNING id, status, queue, enqueued_at, run_after
+)
+SELECT id, status, enqueued_at, run_after,
+       CASE WHEN %(notify)s AND status = 'READY' THEN pg_notify('eventjobs_job', queue) END
+FROM job;
+
+-- name: enqueue_many
+-- Bulk insert from parallel arrays in one statement; one NOTIFY per queue survives
+-- (PostgreSQL folds duplicates within a transaction).
+WITH job AS (
+    INSERT INTO eventjobs_job (
+        task_path, backend, queue, priority, takes_context, args, kwargs, status,
+        run_after, enqueued_at, max_attempts, retry_backoff, timeout, attempt, worker_ids, errors
+    )
+    SELECT %(task_path)s, %(backend)s, %(queue)s, %(priority)s, %(takes_context)s,
+           item.args, item.kwargs,
+           CASE WHEN %(run_after)s::timestamptz > now() THEN 'SCHEDULED' ELSE 'READY' END,
+           coalesce(%(run_after)s::timestamptz, now()), now(),
+           %(max_attempts)s, %(retry_backoff)s, %(timeout)s, 0, '[]', '[]'
+    FROM unnest(%(args)s::jsonb[], %(kwargs)s::jsonb[]) WITH ORDINALITY AS item(args, kwargs, n)
+    ORDER BY item.n
+    RETURNING id, status, queue, enqueued_at, run_after
+)
+SELECT id, status, enqueued_at, run_after,
+       CASE WHEN %(notify)s AND status = 'READY' THEN pg_notify('eventjobs_job', queue) END
+FROM job ORDER BY id;
+
+-- name: claim
+-- Take up to `limit` due jobs, highest priority first, then oldest. SKIP LOCKED lets
+-- workers claim side by side; the statement commits at once, so no transaction or row
+-- lock is held while jobs run. The claim appends the worker id (Django's attempts).
+WITH picked AS (
+    SELECT id FROM eventjobs_job
+    WHERE status = 'READY' AND queue = ANY(%(queues)s)
+    ORDER BY priority DESC, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE eventjobs_job AS job
+SET status = 'RUNNING',
+    lease_token = gen_random_uuid(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    attempt = job.attempt + 1,
+    worker_ids = job.worker_ids || to_jsonb(%(worker_id)s::text),
+    started_at = coalesce(job.started_at, now()),
+    last_attempted_at = now()
+FROM picked
+WHERE job.id = picked.id
+RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes_context,
+          job.args, job.kwargs, job.run_after, job.enqueued_at, job.started_at,
+          job.last_attempted_at, job.max_attempts, job.retry_backoff, job.timeout,
+          job.attempt, job.worker_ids, job.errors, job.lease_token;
+
+-- name: finish_successes
+-- Record a batch of successful attempts. The lease token fences: a worker whose lease
+-- expired (and whose job was rescued) matches no row and cannot overwrite the outcome.
+UPDATE eventjobs_job AS job
+SET status = 'SUCCESSFUL',
+    return_value = done.return_value,
+    last_attempted_at = done.started_at,
+    finished_at = done.finished_at,
+    lease_token = NULL,
+    lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(return_values)s::jsonb[],
+            %(started)s::timestamptz[], %(finished)s::timestamptz[])
+     AS done(id, token, return_value, started_at, finished_at)
+WHERE job.id = done.id AND job.lease_token = done.token
+RETURNING job.id;
+
+-- name: finish_failure
+-- Record one failed attempt: retry later (SCHEDULED/READY) or FAILED for good. Fenced
+-- by the lease token like finish_successes.
+UPDATE eventjobs_job
+SET status = %(status)s::varchar,
+    errors = errors || jsonb_build_array(%(error)s::jsonb),
+    run_after = CASE WHEN %(status)s::varchar = 'FAILED' THEN run_after
+                     ELSE now() + make_interval(secs => %(delay)s) END,
+    last_attempted_at = coalesce(%(started)s, last_attempted_at),
+    finished_at = CASE WHEN %(status)s::varchar = 'FAILED' THEN now() END,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE id = %(id)s AND lease_token = %(token)s
+RETURNING id;
+
+-- name: release
+-- Give back claimed jobs without charging an attempt (graceful shutdown, prefetched
+-- jobs never started, a task path that does not import yet): undo the claim.
+UPDATE eventjobs_job AS job
+SET status = CASE WHEN back.delay > 0 THEN 'SCHEDULED' ELSE 'READY' END,
+    run_after = now() + make_interval(secs => back.delay),
+    attempt = job.attempt - 1,
+    worker_ids = job.worker_ids - (-1),
+    started_at = CASE WHEN job.attempt = 1 THEN NULL ELSE job.started_at END,
+    lease_token = NULL,
+    lease_expires_at = NULL
+FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(delays)s::float8[]) AS back(id, token, delay)
+WHERE job.id = back.id AND job.lease_token = back.token AND job.status = 'RUNNING'
+RETURNING job.id, job.queue;
+
+-- name: extend_leases
+-- Heartbeat: push the leases of the jobs this process holds. Rows that do not match
+-- were rescued from us: the caller logs the lost lease.
+UPDATE eventjobs_job AS job
+SET lease_expires_at = now() + make_interval(secs => %(lease)s)
+FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[]) AS held(id, token)
+WHERE job.id = held.id AND job.lease_token = held.token AND job.status = 'RUNNING'
+RETURNING job.id;
+
+-- name: rescue_expired
+-- Return jobs whose lease expired (their worker died or froze) to READY, or FAILED
+-- once their attempts are spent, recording WorkerLost. Decided on the job row's own
+-- lease_expires_at, never on a join to the worker table, which may be pruned or reused.
+WITH lost AS (
+    SELECT id FROM eventjobs_job
+    WHERE status = 'RUNNING' AND lease_expires_at < now()
+    ORDER BY lease_expires_at
+    LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE eventjobs_job AS job
+SET status = CASE WHEN job.attempt >= job.max_attempts THEN 'FAILED' ELSE 'READY' END,
+    finished_at = CASE WHEN job.attempt >= job.max_attempts THEN now() END,
+    run_after = now(),
+    errors = job.errors || jsonb_build_array(jsonb_build_object(
+        'exception_class_path', 'eventjobs.exceptions.WorkerLost',
+        'traceback', 'eventjobs.exceptions.WorkerLost: worker '
+            || coalesce(job.worker_ids->>-1, '?')
+            || ' stopped renewing its lease, which expired at ' || job.lease_expires_at::text,
+        'attempt', job.attempt,
+        'worker_id', job.worker_ids->>-1,
+        'at', now())),
+    lease_token = NULL,
+    lease_expires_at = NULL
+FROM lost
+WHERE job.id = lost.id
+RETURNING job.id, job.status, job.queue, job.task_path;
+
+-- name: promote_due
+-- Move scheduled jobs whose time has come into the claim index.
+WITH due AS (
+    SELECT id FROM eventjobs_job
+    WHERE status = 'SCHEDULED' AND run_after <= now()
+    ORDER BY run_after
+    LIMIT 5000
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE eventjobs_job AS job SET status = 'READY'
+FROM due WHERE job.id = due.id
+RETURNING job.queue;
+
+-- name: seconds_until_next_due
+-- How long an idle worker may sleep before a scheduled job of its queues is due.
+SELECT extract(epoch FROM min(run_after) - now())::float8
+FROM eventjobs_job
+WHERE status = 'SCHEDULED' AND queue = ANY(%(queues)s);
+
+-- name: notify_queue
+SELECT pg_notify('eventjobs_job', %(queue)s);
+
+-- name: register_worker
+INSERT INTO eventjobs_worker (id, host, pid, queues, started_at, last_seen, running)
+VALUES (%(id)s, %(host)s, %(pid)s, to_jsonb(%(queues)s::text[]), now(), now(), 0)
+ON CONFLICT (id) DO UPDATE SET last_seen = now();
+
+-- name: touch_worker
+-- Heartbeat of the process itself; re-registers if maintenance pruned the row.
+INSERT INTO eventjobs_worker (id, host, pid, queues, started_at, last_seen, running)
+VALUES (%(id)s, %(host)s, %(pid)s, to_jsonb(%(queues)s::text[]), now(), now(), %(running)s)
+ON CONFLICT (id) DO UPDATE SET last_seen = now(), running = excluded.running;
+
+-- name: deregister_worker
+DELETE FROM eventjobs_worker WHERE id = %(id)s;
+
+-- name: prune_workers
+-- Forget processes silent for several leases; their jobs are rescued by lease expiry.
+DELETE FROM eventjobs_worker WHERE last_seen < now() - make_interval(secs => %(silence)s);
+
+-- name: clock
+SELECT now();
+
+-- name: pending_counts
+-- What a burst run leaves behind, for its exit line.
+SELECT count(*) FILTER (WHERE status = 'SCHEDULED' AND attempt = 0) AS deferred,
+       count(*) FILTER (WHERE status = 'SCHEDULED' AND attempt > 0) AS retrying,
+       count(*) FILTER (WHERE status = 'RUNNING') AS leased,
+       count(*) FILTER (WHERE status = 'READY') AS ready
+FROM eventjobs_job
+WHERE queue = ANY(%(queues)s) AND status IN ('SCHEDULED', 'RUNNING', 'READY');
+
+-- name: retry_failed
+-- Manual retry of a FAILED job (the jobs' dead-letter queue): back to READY with
+-- `extra` more attempts, history kept. Only one of two concurrent retries matches.
+UPDATE eventjobs_job
+SET status = 'READY', run_after = now(), finished_at = NULL,
+    max_attempts = greatest(max_attempts, attempt) + %(extra)s
+WHERE id = ANY(%(ids)s) AND status = 'FAILED'
+RETURNING id, CASE WHEN %(notify)s THEN pg_notify('eventjobs_job', queue) END;
+
+-- name: cancel_waiting
+-- Cancel jobs that have not started: FAILED with a JobCancelled error. Running jobs
+-- are left alone (a job is never killed half-way by a cancel).
+UPDATE eventjobs_job
+SET status = 'FAILED', finished_at = now(),
+    errors = errors || jsonb_build_array(jsonb_build_object(
+        'exception_class_path', 'eventjobs.exceptions.JobCancelled',
+        'traceback', 'eventjobs.exceptions.JobCancelled: ' || %(reason)s,
+        'message', %(reason)s, 'attempt', attempt, 'at', now()))
+WHERE id = ANY(%(ids)s) AND status IN ('READY', 'SCHEDULED')
+RETURNING id;

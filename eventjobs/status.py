@@ -1,0 +1,49 @@
+"""The state `manage.py eventjobs_status` prints (JSON shape version 1)."""
+
+from __future__ import annotations
+
+from django.db.models import Count
+from django.tasks import task_backends
+
+from .backends import PostgresBackend
+
+STATUSES = ("READY", "RUNNING", "SUCCESSFUL", "FAILED")
+
+
+def jobs_status() -> dict:
+    """{queue: {status: count}} with every status present; SCHEDULED counts as READY."""
+    from .models import Job
+
+    queues: set[str] = set()
+    for backend in task_backends.all():
+        if isinstance(backend, PostgresBackend):
+            queues |= backend.queues
+    counts = {queue: dict.fromkeys(STATUSES, 0) for queue in sorted(queues)}
+    for row in Job.objects.values("queue", "status").annotate(n=Count("id")).order_by():
+        status = "READY" if row["status"] == "SCHEDULED" else row["status"]
+        counts.setdefault(row["queue"], dict.fromkeys(STATUSES, 0))[status] += row["n"]
+    return counts
+
+
+def workers_status() -> list[dict]:
+    from .models import Worker
+
+    return [
+        {"id": w.id, "host": w.host, "pid": w.pid, "queues": list(w.queues),
+         "last_seen": w.last_seen.isoformat().replace("+00:00", "Z"), "running": w.running}
+        for w in Worker.objects.order_by("id")
+    ]
+
+
+def groups_status() -> dict:
+    """Filled in by the event half (eventjobs.monitoring), when present."""
+    try:
+        from .monitoring import groups_status as event_groups
+    except ImportError:
+        return {}
+    return event_groups()
+
+
+def collect() -> dict:
+    return {"version": 1, "jobs": jobs_status(), "workers": workers_status(),
+            "groups": groups_status()}

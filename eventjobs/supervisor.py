@@ -1,0 +1,230 @@
+"""`runworker`'s parent process: starts N worker children and keeps them healthy.
+
+The supervisor runs no jobs. It restarts children that die, kills a child whose job
+outlives its timeout, records WorkerLost at once for a job whose child crashed, runs
+maintenance (lease rescue, scheduled-job promotion), and turns signals into a graceful
+or an immediate stop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait as wait_for
+from uuid import UUID
+
+import psycopg
+
+from . import jobstore
+from .db import describe
+from .executor import error_record
+from .exceptions import JobTimeout, WorkerLost
+from .maintenance import JobMaintenance
+from .retry import backoff_delay, next_status
+from .shutdown import TwoStepShutdown
+from .worker import WorkerConfig, child_main
+
+logger = logging.getLogger("eventjobs.worker")
+
+# Children are spawned, not forked: they start with no inherited connections or threads.
+_mp = multiprocessing.get_context("spawn")
+
+
+@dataclass
+class Child:
+    """One supervised child process and the job it reported running."""
+
+    slot: int
+    process: multiprocessing.process.BaseProcess
+    pipe: object
+    started: float = field(default_factory=time.monotonic)
+    job: tuple | None = None  # (id, token, timeout, attempt, max_attempts, backoff)
+    deadline: float | None = None
+    deadline_hit: bool = False  # a timeout killed it; the failure is already recorded
+
+
+class Supervisor:
+    """Runs `concurrency` children until stopped (or, with burst, until they are done)."""
+
+    def __init__(self, config: WorkerConfig, concurrency: int):
+        self.config = config
+        self.concurrency = concurrency
+        self.children: dict[int, Child] = {}
+        self.stopping = False
+        self.stop_deadline: float | None = None
+        self.conn: psycopg.Connection | None = None
+        self.restart_at: dict[int, float] = {}
+
+    def run(self) -> int:
+        cfg = self.config
+        logger.info(
+            "runworker starting: %d process(es), queues %s, backend %r, database %s, lease %.0fs, "
+            "heartbeat %.1fs, poll %.1fs, LISTEN %s, shutdown grace %.0fs%s",
+            self.concurrency, ",".join(cfg.queues), cfg.backend_alias, describe(cfg.db_params),
+            cfg.lease_seconds, cfg.heartbeat_seconds, cfg.poll_seconds,
+            "on" if cfg.listen else "off", cfg.grace_seconds, ", burst" if cfg.burst else "")
+        TwoStepShutdown("runworker", on_first=self._stop_gracefully,
+                        on_second=self._stop_now).install()
+        for slot in range(self.concurrency):
+            self._spawn(slot)
+        next_maintenance = 0.0
+        while self.children or (not self.stopping and self.restart_at):
+            self._wait_and_dispatch(timeout=self._next_timeout())
+            self._reap()
+            self._enforce_timeouts()
+            self._respawn_due()
+            if time.monotonic() >= next_maintenance and not self.stopping:
+                self._maintain()
+                next_maintenance = time.monotonic() + cfg.poll_seconds
+            if self.stop_deadline and time.monotonic() > self.stop_deadline:
+                for child in self.children.values():
+                    child.process.kill()
+        self._exit_log()
+        return 0
+
+    # -- children --------------------------------------------------------------------------
+    def _spawn(self, slot: int) -> None:
+        parent_end, child_end = _mp.Pipe(duplex=False)
+        process = _mp.Process(target=child_main, args=(self.config, child_end),
+                              name=f"eventjobs-worker-{slot}", daemon=False)
+        process.start()
+        child_end.close()
+        self.children[slot] = Child(slot=slot, process=process, pipe=parent_end)
+        self.restart_at.pop(slot, None)
+
+    def _wait_and_dispatch(self, timeout: float) -> None:
+        waitables = {c.pipe: c for c in self.children.values()}
+        waitables.update({c.process.sentinel: c for c in self.children.values()})
+        for ready in wait_for(list(waitables), timeout=timeout):
+            child = waitables[ready]
+            if ready is child.pipe:
+                self._drain_pipe(child)
+
+    def _drain_pipe(self, child: Child) -> None:
+        try:
+            while child.pipe.poll():
+                what, job_id, token, timeout, attempt, max_attempts, backoff = child.pipe.recv()
+                if what == "start":
+                    child.job = (job_id, token, timeout, attempt, max_attempts, backoff)
+                    child.deadline = time.monotonic() + timeout if timeout else None
+                else:
+                    child.job = None
+                    child.deadline = None
+        except (EOFError, OSError):
+            pass
+
+    def _reap(self) -> None:
+        for slot, child in list(self.children.items()):
+            if child.process.is_alive():
+                continue
+            self._drain_pipe(child)
+            child.process.join()
+            del self.children[slot]
+            code = child.process.exitcode
+            if child.job is not None and not child.deadline_hit:
+                self._record_lost(child, WorkerLost(
+                    f"worker process {child.process.pid} exited with code {code} while running "
+                    "this job"))
+            if self.stopping or (self.config.burst and code == 0):
+                continue
+            lived = time.monotonic() - child.started
+            logger.error("worker child %s exited with code %s after %.1fs; restarting",
+                         child.process.pid, code, lived)
+            # A child that dies at once (e.g. bad settings) is restarted slowly, not in a loop.
+            self.restart_at[slot] = time.monotonic() + (0.0 if lived > 10 else 2.0)
+
+    def _respawn_due(self) -> None:
+        if self.stopping:
+            self.restart_at.clear()
+            return
+        for slot, at in list(self.restart_at.items()):
+            if time.monotonic() >= at:
+                self._spawn(slot)
+
+    def _enforce_timeouts(self) -> None:
+        now = time.monotonic()
+        for child in self.children.values():
+            if child.deadline is not None and now > child.deadline and child.job:
+                job_id, _, timeout, *_ = child.job
+                logger.error("job %s exceeded its timeout of %ss; killing worker process %s",
+                             job_id, timeout, child.process.pid)
+                child.process.kill()
+                child.process.join()
+                self._record_lost(child, JobTimeout(f"job exceeded its timeout of {timeout}s"))
+                child.deadline_hit = True
+
+    def _record_lost(self, child: Child, exc: Exception) -> None:
+        """Record a failed attempt for the job a dead child was running (fenced by token)."""
+        job_id, token, _timeout, attempt, max_attempts, backoff = child.job
+        child.job = None
+        child.deadline = None
+        delay = backoff_delay(backoff, attempt)
+        status = next_status(attempt, max_attempts, delay)
+        error = {**error_record(exc), "attempt": attempt, "worker_id": None}
+        try:
+            self._connection()
+            jobstore.finish_failure(self.conn, job_id=job_id, token=UUID(token), status=status,
+                                    error=error, delay=delay, started=None)
+            logger.error("job %s: %s; now %s", job_id, exc, status)
+        except psycopg.Error as db_exc:
+            logger.warning("job %s: could not record %s (%s); its lease will expire", job_id,
+                           type(exc).__name__, db_exc)
+            self._drop_connection()
+
+    # -- maintenance and timing ------------------------------------------------------------
+    def _maintain(self) -> None:
+        try:
+            self._connection()
+            JobMaintenance(self.conn, self.config.lease_seconds).run_once()
+        except psycopg.Error as exc:
+            logger.warning("maintenance failed (%s); retrying", str(exc).strip())
+            self._drop_connection()
+
+    def _connection(self) -> None:
+        if self.conn is None or self.conn.closed:
+            self.conn = jobstore.connect(self.config.db_params, "eventjobs supervisor")
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+        self.conn = None
+
+    def _next_timeout(self) -> float:
+        timeout = self.config.poll_seconds
+        deadlines = [c.deadline for c in self.children.values() if c.deadline]
+        if deadlines:
+            timeout = min(timeout, max(0.0, min(deadlines) - time.monotonic()))
+        return max(timeout, 0.01)
+
+    # -- stopping ------------------------------------------------------------------------------
+    def _stop_gracefully(self) -> None:
+        self.stopping = True
+        self.stop_deadline = time.monotonic() + self.config.grace_seconds + 10
+        for child in self.children.values():
+            if child.process.is_alive():
+                os.kill(child.process.pid, signal.SIGTERM)
+
+    def _stop_now(self) -> None:
+        for child in self.children.values():
+            if child.process.is_alive():
+                child.process.kill()
+        logger.warning("runworker: stopped at once; running jobs return when their leases "
+                       "expire")
+        os._exit(1)
+
+    def _exit_log(self) -> None:
+        left = ""
+        try:
+            self._connection()
+            left = ", left: " + json.dumps(jobstore.pending_counts(self.conn, self.config.queues))
+        except psycopg.Error:
+            pass
+        finally:
+            self._drop_connection()
+        logger.info("runworker stopped%s", left)
+

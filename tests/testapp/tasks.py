@@ -1,0 +1,93 @@
+"""Tasks the test-suite's worker processes run."""
+
+import asyncio
+import os
+import time
+
+from django.tasks import task
+
+from .models import Ledger
+
+
+def _record(key: str, attempt: int = 1) -> None:
+    Ledger.objects.create(job_key=key, attempt=attempt, pid=os.getpid())
+
+
+@task
+def add(a, b):
+    return a + b
+
+
+@task
+def record(key):
+    _record(key)
+    return key
+
+
+@task(priority=10)
+def record_high(key):
+    _record(key)
+
+
+@task
+async def async_add(a, b):
+    await asyncio.sleep(0)
+    return a + b
+
+
+@task(takes_context=True)
+def with_context(context, key):
+    _record(key, attempt=context.attempt)
+    return {"attempt": context.attempt, "id": context.task_result.id}
+
+
+@task(max_attempts=3, retry_backoff=0.2)
+def always_fails(key):
+    _record(key)
+    raise ValueError(f"boom {key}")
+
+
+@task(takes_context=True, max_attempts=3, retry_backoff=0.2)
+def fails_then_succeeds(context, key, failures):
+    _record(key, attempt=context.attempt)
+    if context.attempt <= failures:
+        raise RuntimeError(f"attempt {context.attempt} fails")
+    return context.attempt
+
+
+@task(takes_context=True, max_attempts=3, retry_backoff=0.1)
+def slow_record(context, key, seconds):
+    """Records its start, sleeps, records its end: shows whether it ran to completion."""
+    _record(f"{key}:start", attempt=context.attempt)
+    time.sleep(seconds)
+    _record(f"{key}:end", attempt=context.attempt)
+    return key
+
+
+@task(takes_context=True, max_attempts=2)
+def cpu_bound(context, key, seconds):
+    """Burns CPU in pure Python (holding the GIL) for `seconds`."""
+    _record(f"{key}:start", attempt=context.attempt)
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+    _record(f"{key}:end", attempt=context.attempt)
+    return n > 0
+
+
+@task(max_attempts=2, retry_backoff=0.1)
+def exits_process(key):
+    _record(key)
+    os._exit(1)
+
+
+@task(timeout=1, max_attempts=1)
+def too_slow(key):
+    _record(key)
+    time.sleep(30)
+
+
+@task
+def returns_set():
+    return {1, 2}
