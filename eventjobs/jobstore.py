@@ -174,3 +174,8 @@ def retry_failed(cursor, ids: list[int], extra: int, notify: bool) -> list[int]:
 def cancel_waiting(cursor, ids: list[int], reason: str) -> list[int]:
     cursor.execute(_sql("cancel_waiting"), {"ids": ids, "reason": reason})
     return [row[0] for row in cursor.fetchall()]
+
+
+def prune_finished(cursor, status: str, age_seconds: float, batch: int) -> int:
+    cursor.execute(_sql("prune_finished"), {"status": status, "age": age_seconds, "batch": batch})
+    return cursor.rowcount

@@ -31,3 +31,27 @@ class JobMaintenance:
         promoted = jobstore.promote_due(self.conn)
         pruned = jobstore.prune_workers(self.conn, silence_seconds=self.lease_seconds * 10)
         return {"rescued": len(rescued), "promoted": promoted, "pruned_workers": pruned}
+
+
+def prune_jobs(status: str, age_seconds: float, batch: int = 5000, progress=None) -> int:
+    """Delete finished jobs of `status` older than `age_seconds`, batch by batch.
+
+    Only SUCCESSFUL and FAILED are accepted: READY, RUNNING and waiting retries are work
+    not yet done, and are never pruned.
+    """
+    from django.db import connections, transaction
+
+    from .conf import database_alias
+
+    if status not in ("SUCCESSFUL", "FAILED"):
+        raise ValueError("only SUCCESSFUL or FAILED jobs can be pruned")
+    alias = database_alias()
+    total = 0
+    while True:
+        with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+            deleted = jobstore.prune_finished(cursor, status, age_seconds, batch)
+        total += deleted
+        if progress and deleted:
+            progress(total)
+        if deleted < batch:
+            return total

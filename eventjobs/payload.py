@@ -70,4 +70,4 @@ def _check_text(text: str, path: str) -> None:
 def dumps(value: Any, where: str) -> str:
     """Validate and serialise to compact JSON text."""
     validate_json(value, where)
-    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)

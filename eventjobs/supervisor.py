@@ -22,8 +22,8 @@ import psycopg
 
 from . import jobstore
 from .db import describe
-from .executor import error_record
 from .exceptions import JobTimeout, WorkerLost
+from .executor import error_record
 from .maintenance import JobMaintenance
 from .retry import backoff_delay, next_status
 from .shutdown import TwoStepShutdown

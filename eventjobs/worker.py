@@ -279,8 +279,8 @@ class ChildWorker:
             logger.warning("job %s: %s; released, retrying in %.0fs (fails after %.0fs)",
                            job["id"], exc, delay, self.config.import_grace_seconds)
         else:
-            from .executor import error_record
             from .exceptions import TaskNotFound
+            from .executor import error_record
 
             error = {**error_record(TaskNotFound(str(exc))), "attempt": job["attempt"],
                      "worker_id": self.worker_id}

@@ -11,7 +11,10 @@ from demo_blog.settings import INSTALLED_APPS, env
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/eventjobs")}
 DATABASES["default"]["CONN_MAX_AGE"] = None
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("EVENTJOBS_TEST_DB", "test_eventjobs")}
+# One test database per pytest run, so parallel runs on one server do not collide.
+DATABASES["default"]["TEST"] = {
+    "NAME": os.environ.get("EVENTJOBS_TEST_DB", f"test_eventjobs_{os.getpid()}")
+}
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 

@@ -226,3 +226,13 @@ SET status = 'FAILED', finished_at = now(),
         'message', %(reason)s, 'attempt', attempt, 'at', now()))
 WHERE id = ANY(%(ids)s) AND status IN ('READY', 'SCHEDULED')
 RETURNING id;
+
+-- name: prune_finished
+-- Delete one batch of finished jobs of one status older than the cut-off. Small
+-- batches keep each statement's locks and WAL short on a busy table.
+DELETE FROM eventjobs_job
+WHERE id IN (
+    SELECT id FROM eventjobs_job
+    WHERE status = %(status)s::varchar AND finished_at < now() - make_interval(secs => %(age)s)
+    LIMIT %(batch)s
+);

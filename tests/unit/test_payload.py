@@ -1,0 +1,36 @@
+import math
+
+import pytest
+
+from eventjobs.exceptions import InvalidPayload
+from eventjobs.payload import dumps, validate_json
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ({1, 2}, "sets are not JSON"),
+        (frozenset(), "sets are not JSON"),
+        (b"abc", "bytes are not JSON"),
+        (object(), "object is not JSON"),
+        (float("nan"), "nan"),
+        (math.inf, "inf"),
+        ("a\x00b", "NUL"),
+        ("\ud800", "lone surrogate"),
+        ({1: "x"}, "JSON keys must be strings"),
+        ({"ok": [1, {"deep": {3}}]}, "args['ok'][1]['deep']"),
+    ],
+)
+def test_bad_values_are_refused_with_a_located_message(value, fragment):
+    with pytest.raises(InvalidPayload) as info:
+        validate_json(value, "args")
+    assert fragment in str(info.value)
+
+
+def test_invalid_payload_is_a_value_error():
+    assert issubclass(InvalidPayload, ValueError)
+
+
+def test_plain_json_passes_and_serialises_compactly():
+    value = {"a": [1, 2.5, None, True, "é"], "b": {"c": ("t", "u")}}
+    assert dumps(value, "x") == '{"a":[1,2.5,null,true,"é"],"b":{"c":["t","u"]}}'
