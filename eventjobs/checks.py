@@ -51,8 +51,8 @@ def check_install(app_configs=None, **kwargs) -> list:
     elif connections[alias].vendor != "postgresql":
         messages.append(Error(f"eventjobs needs PostgreSQL; database {alias!r} is "
                               f"{connections[alias].vendor}", id="eventjobs.E001"))
-    names = [config.name for config in apps.get_app_configs()]
-    if "channels" in names and names.index("channels") < names.index("eventjobs"):
+    labels = [config.label for config in apps.get_app_configs()]
+    if "channels" in labels and labels.index("channels") < labels.index("eventjobs"):
         messages.append(Warning(
             "'channels' comes before 'eventjobs' in INSTALLED_APPS, so `manage.py runworker` "
             "runs Channels' worker, not eventjobs'",

@@ -27,7 +27,8 @@ def display_status(status: str) -> TaskResultStatus:
 
 def build_result(task: Task, row: dict[str, Any], alias: str) -> TaskResult:
     """A TaskResult for a job row (a dict of the job's columns)."""
-    task = task.using(priority=row["priority"], queue_name=row["queue"])
+    if task.priority != row["priority"] or task.queue_name != row["queue"]:
+        task = task.using(priority=row["priority"], queue_name=row["queue"])
     result = TaskResult(
         task=task,
         id=str(row["id"]),
