@@ -7,12 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["enqueue_many", "retry_job", "cancel_job"]
+__all__ = ["enqueue_many", "retry_job", "cancel_job", "publish", "publish_many", "consumer",
+           "reprocess_dead_letters", "discard_dead_letters"]
 
 _LAZY = {
     "enqueue_many": "eventjobs.jobs",
     "retry_job": "eventjobs.jobs",
     "cancel_job": "eventjobs.jobs",
+    "publish": "eventjobs.eventlog",
+    "publish_many": "eventjobs.eventlog",
+    "consumer": "eventjobs.consuming",
+    "reprocess_dead_letters": "eventjobs.deadletters",
+    "discard_dead_letters": "eventjobs.deadletters",
 }
 
 

@@ -8,3 +8,7 @@ class EventjobsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .consuming import autodiscover
+
+        # Register @eventjobs.consumer handlers from every installed app's consumers.py.
+        autodiscover()

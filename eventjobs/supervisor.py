@@ -43,7 +43,8 @@ class Child:
     process: multiprocessing.process.BaseProcess
     pipe: object
     started: float = field(default_factory=time.monotonic)
-    job: tuple | None = None  # (id, token, timeout, attempt, max_attempts, backoff)
+    # (id, token, timeout, attempt, max_attempts, backoff, worker id) of the running job
+    job: tuple | None = None
     deadline: float | None = None
     deadline_hit: bool = False  # a timeout killed it; the failure is already recorded
 
@@ -108,9 +109,10 @@ class Supervisor:
     def _drain_pipe(self, child: Child) -> None:
         try:
             while child.pipe.poll():
-                what, job_id, token, timeout, attempt, max_attempts, backoff = child.pipe.recv()
+                what, *job = child.pipe.recv()
                 if what == "start":
-                    child.job = (job_id, token, timeout, attempt, max_attempts, backoff)
+                    child.job = tuple(job)
+                    timeout = job[2]
                     child.deadline = time.monotonic() + timeout if timeout else None
                 else:
                     child.job = None
@@ -160,12 +162,12 @@ class Supervisor:
 
     def _record_lost(self, child: Child, exc: Exception) -> None:
         """Record a failed attempt for the job a dead child was running (fenced by token)."""
-        job_id, token, _timeout, attempt, max_attempts, backoff = child.job
+        job_id, token, _timeout, attempt, max_attempts, backoff, worker_id = child.job
         child.job = None
         child.deadline = None
         delay = backoff_delay(backoff, attempt)
         status = next_status(attempt, max_attempts, delay)
-        error = {**error_record(exc), "attempt": attempt, "worker_id": None}
+        error = {**error_record(exc), "attempt": attempt, "worker_id": worker_id}
         try:
             self._connection()
             jobstore.finish_failure(self.conn, job_id=job_id, token=UUID(token), status=status,

@@ -140,16 +140,22 @@ class ChildWorker:
     def shutdown(self) -> None:
         self.flush(force=True)
         self._release_buffer()
-        if self.heartbeat:
-            self.heartbeat.stop()
+        self._stop_heartbeat()
         try:
             jobstore.deregister_worker(self.conn, self.worker_id)
         except Exception:  # noqa: BLE001 - best effort; stale rows are pruned
             pass
         self.conn.close()
 
+    def _stop_heartbeat(self) -> None:
+        """Stop and join the heartbeat, so its last beat cannot re-register us afterwards."""
+        if self.heartbeat:
+            self.heartbeat.stop()
+            self.heartbeat.join(timeout=5)
+
     def _abandon(self) -> None:
         """Grace period over: give back the running job (no attempt charged) and exit."""
+        self._stop_heartbeat()
         held = [(job["id"], job["lease_token"], 0.0)
                 for job in ([self.current] if self.current else []) + list(self.buffer)]
         try:
@@ -233,7 +239,6 @@ class ChildWorker:
         object.__setattr__(task_result, "status", TaskResultStatus.RUNNING)
         outcome = execute(task, task_result, self.sender)
         finished = self.now()
-        self._tell("idle", job)
         self.current = None
         self.heartbeat.running = 0
         elapsed = time.monotonic() - t0
@@ -242,6 +247,7 @@ class ChildWorker:
             self.successes.append((job, task_result, outcome, started, finished))
         else:
             self._record_failure(job, task_result, outcome, started)
+        self._tell("idle", job)
 
     def _record_failure(self, job: dict, task_result, outcome: Outcome, started) -> None:
         error = {**outcome.error, "attempt": job["attempt"], "worker_id": self.worker_id,
@@ -324,8 +330,14 @@ class ChildWorker:
         """Tell the supervisor what runs, so it can enforce timeouts and report crashes."""
         if self.pipe is None:
             return
-        self.pipe.send((what, job["id"], str(job["lease_token"]), job["timeout"],
-                        job["attempt"], job["max_attempts"], job["retry_backoff"]))
+        try:
+            self.pipe.send((what, job["id"], str(job["lease_token"]), job["timeout"],
+                            job["attempt"], job["max_attempts"], job["retry_backoff"],
+                            self.worker_id))
+        except (BrokenPipeError, EOFError, OSError):
+            # The supervisor is gone: finish and record what we hold, then stop.
+            self.pipe = None
+            self.request_stop()
 
 
 def _loads(text: str):

@@ -1,5 +1,15 @@
 """eventjobs models: the job half (jobs.py) and the event half (events.py)."""
 
+from .events import (
+           ConsumerGroup,
+           Cursor,
+           DeadLetter,
+           DeadLetterStatus,
+           Delivery,
+           Event,
+           GroupMember,
+)
 from .jobs import Job, JobStatus, Worker
 
-__all__ = ["Job", "JobStatus", "Worker"]
+__all__ = ["Job", "JobStatus", "Worker", "Event", "ConsumerGroup", "Cursor", "GroupMember",
+           "Delivery", "DeadLetter", "DeadLetterStatus"]

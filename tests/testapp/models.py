@@ -8,3 +8,15 @@ class Ledger(models.Model):
     attempt = models.IntegerField(default=1)
     pid = models.IntegerField(default=0)
     at = models.DateTimeField(auto_now_add=True)
+
+
+class EventLedger(models.Model):
+    """One row per handling of an event by a test consumer group, written in the
+    handler's transaction. No unique constraint on purpose: tests count doubles."""
+
+    group = models.CharField(max_length=100)
+    event_id = models.BigIntegerField()
+    key = models.TextField(null=True)
+    seq = models.IntegerField(null=True)
+    pid = models.IntegerField(default=0)
+    at = models.DateTimeField(auto_now_add=True)

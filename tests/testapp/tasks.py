@@ -91,3 +91,33 @@ def too_slow(key):
 @task
 def returns_set():
     return {1, 2}
+
+
+# --- Tasks for tests/acceptance/test_worker_*.py (appended; do not change the above) ---
+
+
+def _record_db_time(key: str, attempt: int = 1) -> None:
+    """Like _record, but `at` is the database's clock (clock_timestamp()), not this host's."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Ledger._meta.db_table} (job_key, attempt, pid, at) "
+            "VALUES (%s, %s, %s, clock_timestamp())",
+            [key, attempt, os.getpid()],
+        )
+
+
+@task(takes_context=True, max_attempts=3, retry_backoff=0.1)
+def slow_record_db(context, key, seconds):
+    """slow_record with DB-clock ledger rows; returns who ran it, to tell attempts apart."""
+    _record_db_time(f"{key}:start", attempt=context.attempt)
+    time.sleep(seconds)
+    _record_db_time(f"{key}:end", attempt=context.attempt)
+    return {"key": key, "pid": os.getpid(), "attempt": context.attempt}
+
+
+@task(max_attempts=2, retry_backoff=0.1)
+def raises_system_exit(key):
+    _record(key)
+    raise SystemExit(3)

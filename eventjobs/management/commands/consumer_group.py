@@ -1,0 +1,130 @@
+"""manage.py consumer_group: replay, skip, pause and resume consumer groups."""
+
+from __future__ import annotations
+
+import argparse
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from eventjobs import eventstore
+from eventjobs.conf import database_alias
+from eventjobs.models import ConsumerGroup
+from eventjobs.partitions import START, show_position
+from eventjobs.retention import parse_when
+
+
+class Command(BaseCommand):
+    help = (
+        "Control consumer groups; takes effect even while `consume` runs (the running "
+        "process finishes its current batch, then reloads).\n"
+        "  reset GROUP --to-beginning | --to-event ID | --to-time T | --to-end: move the "
+        "group's position (--to-event re-delivers ID and everything after it; --to-time "
+        "starts at the first event created at or after T, may re-deliver, never skips)\n"
+        "  pause GROUP / resume GROUP\n"
+        "  forget GROUP: drop a retired group's cursors (it no longer holds retention back)\n"
+        "  translate [GROUP ...]: after restoring a dump into another PostgreSQL cluster, "
+        "re-anchor cursors by event id (consume refuses to run until then)"
+    )
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # Keep the help's line breaks (one line per sub-command).
+        return super().create_parser(prog_name, subcommand,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     **kwargs)
+
+    def add_arguments(self, parser):
+        sub = parser.add_subparsers(dest="action", required=True)
+        reset = sub.add_parser("reset", help="Move a group's position (replay or skip).")
+        reset.add_argument("group")
+        where = reset.add_mutually_exclusive_group(required=True)
+        where.add_argument("--to-beginning", action="store_true",
+                           help="Re-deliver every retained event.")
+        where.add_argument("--to-event", type=int, metavar="ID",
+                           help="Re-deliver event ID and everything after it.")
+        where.add_argument("--to-time", metavar="T",
+                           help="ISO 8601 time (naive = UTC) or an age like 2h: start at the "
+                                "first event created at or after it.")
+        where.add_argument("--to-end", action="store_true",
+                           help="Skip every event committed so far.")
+        for name in ("pause", "resume", "forget"):
+            p = sub.add_parser(name, help=f"{name.capitalize()} a group (all its processes)"
+                               + ("; forget drops its cursors so it no longer holds retention"
+                                  " back (dead letters stay)." if name == "forget" else "."))
+            p.add_argument("group")
+        translate = sub.add_parser(
+            "translate", help="After a dump/restore into another cluster: re-anchor cursors by "
+                              "event id and move copied txids below this cluster's horizon.")
+        translate.add_argument("groups", nargs="*", metavar="GROUP")
+
+    def handle(self, *args, **options):
+        action = options["action"]
+        alias = database_alias()
+        if action == "translate":
+            return self._translate(alias, options["groups"])
+        name = options["group"]
+        if not ConsumerGroup.objects.using(alias).filter(name=name).exists():
+            raise CommandError(f"no consumer group {name!r} in the database yet (a group is "
+                               "created when `consume` first runs it)")
+        if action == "forget":
+            ConsumerGroup.objects.using(alias).filter(name=name).delete()
+            self.stdout.write(f"group {name}: forgotten (a `consume` of it starts afresh)")
+            return
+        with transaction.atomic(using=alias):
+            conn = eventstore.raw_connection(alias)
+            if action in ("pause", "resume"):
+                eventstore.pause_group(conn, group=name, paused=action == "pause")
+                self.stdout.write(f"group {name}: {action}d")
+                return
+            position = self._target(conn, options)
+            eventstore.reset_group(conn, group=name, position=position)
+        self.stdout.write(f"group {name}: reset; it handles every event after "
+                          f"{show_position(position)}")
+
+    def _target(self, conn, options):
+        if options["to_beginning"]:
+            return START
+        if options["to_end"]:
+            return (eventstore.horizon(conn), 0)
+        if options["to_event"] is not None:
+            position = eventstore.event_position(conn, options["to_event"])
+            if position is None:
+                raise CommandError(f"event {options['to_event']} does not exist (pruned?)")
+            return (position[0], position[1] - 1)
+        try:
+            at = parse_when(options["to_time"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        position = eventstore.position_at_time(conn, at)
+        if position is None:
+            return (eventstore.horizon(conn), 0)
+        return (position[0], position[1] - 1)
+
+    def _translate(self, alias, names):
+        with transaction.atomic(using=alias):
+            conn = eventstore.raw_connection(alias)
+            system_id = eventstore.system_identifier(conn)
+            if system_id is None:
+                raise CommandError("cannot read pg_control_system(); run as a superuser or a "
+                                   "member of pg_monitor")
+            stale = ConsumerGroup.objects.using(alias).exclude(system_identifier=system_id)
+            if names:
+                stale = stale.filter(name__in=names)
+            stale = list(stale.values_list("name", flat=True))
+            if not stale:
+                self.stdout.write("every group already belongs to this cluster; nothing to do")
+                return
+            # Old txids are compared before they are rebased: first the cursors, then events.
+            anchors = {}
+            for name in stale:
+                anchors[name] = [
+                    eventstore.first_unhandled_id(conn, (c["txid"], c["event_id"]))
+                    for c in eventstore.cursors_of_group(conn, name)]
+            rebased = eventstore.rebase_events(conn)
+            for name in stale:
+                eventstore.translate_group(conn, group=name, system_id=system_id,
+                                           first_ids=anchors[name])
+                self.stdout.write(f"group {name}: cursors re-anchored at event id(s) "
+                                  f"{sorted(set(anchors[name]))}")
+        self.stdout.write(f"{rebased} event(s) copied from the old cluster moved below the "
+                          "horizon; consume may run again")

@@ -1,0 +1,45 @@
+"""manage.py prune_events: delete old events (retention)."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from eventjobs import eventstore
+from eventjobs.conf import database_alias
+from eventjobs.db import psycopg_params
+from eventjobs.partitions import show_position
+from eventjobs.retention import parse_age, prune
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete events older than --older-than, in batches (each its own short "
+        "transaction). Never deletes events the slowest consumer group has not handled "
+        "yet, and names that group, unless --force. Dead letters keep their own copy. "
+        "Event ids keep increasing after a purge."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--older-than", required=True, metavar="AGE",
+                            help="Age like 30d, 12h, 90m.")
+        parser.add_argument("--force", action="store_true",
+                            help="Also delete events a group has not handled yet.")
+        parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
+
+    def handle(self, *args, **options):
+        try:
+            age = parse_age(options["older_than"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        conn = eventstore.connect(psycopg_params(database_alias()), "eventjobs prune_events")
+        try:
+            result = prune(conn, older_than=age, force=options["force"],
+                           batch_size=options["batch_size"])
+        finally:
+            conn.close()
+        self.stdout.write(f"deleted {result.deleted} event(s)")
+        if result.kept:
+            self.stdout.write(f"kept {result.kept} older event(s): group "
+                              f"{result.blocking_group} is at "
+                              f"{show_position(result.blocking_position)} and has not handled "
+                              "them yet (--force deletes them)")

@@ -1,0 +1,56 @@
+"""Keys to partitions, and positions: pure functions, no I/O.
+
+A key's 32-bit hash is stored at publish; the partition is computed when reading
+(`abs(hash) % N`), so the partition count is not baked into stored events. Events
+without a key go to partition 0 and carry no order promise beyond the log's own.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+Position = tuple[int, int]  # (txid, event_id)
+
+START = (0, 0)  # before every event
+
+
+def key_hash(key: str | None) -> int | None:
+    """crc32 of the UTF-8 key as a signed 32-bit int (fits PostgreSQL's integer)."""
+    if key is None:
+        return None
+    value = zlib.crc32(key.encode("utf-8"))
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def partition_of(hash_value: int | None, partitions: int) -> int:
+    """The partition of an event; the same formula as the SQL side."""
+    if hash_value is None:
+        return 0
+    return abs(hash_value) % partitions
+
+
+def parse_position(txid: str | int, event_id: int) -> Position:
+    """A position from psycopg's text txid (never compare txids as text)."""
+    return (int(txid), int(event_id))
+
+
+def show_position(position: Position) -> dict:
+    """The documented JSON shape: {"txid": "12345", "event_id": 678}."""
+    return {"txid": str(position[0]), "event_id": position[1]}
+
+
+def fair_share(partitions: int, members: int) -> int:
+    """How many partitions one of `members` live processes may own: ceil(P / members)."""
+    members = max(1, members)
+    return -(-partitions // members)
+
+
+def type_matcher(types: tuple[str, ...] | None):
+    """A predicate for event types: exact names, or prefixes written as `post.*`."""
+    if types is None:
+        return lambda _type: True
+    exact = frozenset(t for t in types if not t.endswith("*"))
+    prefixes = tuple(t[:-1] for t in types if t.endswith("*"))
+    if not prefixes:
+        return exact.__contains__
+    return lambda event_type: event_type in exact or event_type.startswith(prefixes)

@@ -1,0 +1,21 @@
+"""tests.settings plus EVENTJOBS timings from the environment, for `consume` subprocesses
+started by the event tests (each test picks its own)."""
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+
+def _env(name, default, cast=float):
+    value = os.environ.get(name)
+    return cast(value) if value else default
+
+
+EVENTJOBS = {
+    "PARTITIONS": _env("EVENTJOBS_PARTITIONS", 4, int),
+    "CONSUMER_LEASE_SECONDS": _env("EVENTJOBS_CONSUMER_LEASE_SECONDS", 3.0),
+    "CONSUMER_POLL_SECONDS": _env("EVENTJOBS_CONSUMER_POLL_SECONDS", 0.2),
+    "BATCH_SIZE": _env("EVENTJOBS_BATCH_SIZE", 200, int),
+    "LISTEN": os.environ.get("EVENTJOBS_LISTEN", "1") == "1",
+    "SHUTDOWN_GRACE_SECONDS": _env("EVENTJOBS_GRACE_SECONDS", 10.0),
+}
