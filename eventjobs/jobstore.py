@@ -55,13 +55,14 @@ def finish_successes(conn, done: Sequence[tuple[int, UUID, str, datetime, dateti
     """done: (id, token, return JSON, started, finished); returns ids whose lease still held."""
     if not done:
         return set()
-    ids, tokens, values, started, finished = (list(column) for column in zip(*done, strict=True))
+    # The return values are JSON text already: splice them in rather than re-encoding.
+    document = "[" + ",".join(
+        f'{{"id":{job_id},"token":"{token}","return_value":{value},'
+        f'"started_at":"{started.isoformat()}","finished_at":"{finished.isoformat()}"}}'
+        for job_id, token, value, started, finished in done
+    ) + "]"
     with conn.cursor() as cur:
-        cur.execute(
-            _sql("finish_successes"),
-            {"ids": ids, "tokens": tokens, "return_values": values, "started": started,
-             "finished": finished},
-        )
+        cur.execute(_sql("finish_successes"), {"done": document})
         return {row[0] for row in cur.fetchall()}
 
 

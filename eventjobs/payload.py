@@ -67,7 +67,25 @@ def _check_text(text: str, path: str) -> None:
         ) from None
 
 
+def _refuse(obj: Any) -> Any:
+    raise TypeError  # not JSON: the slow path below says where and why
+
+
 def dumps(value: Any, where: str) -> str:
-    """Validate and serialise to compact JSON text."""
+    """Validate and serialise to compact JSON text.
+
+    Fast path in C: serialise, check the text for NUL escapes and lone surrogates, and
+    check that parsing it gives back the same value (which catches non-string keys).
+    Anything suspicious (including tuples, which come back as lists) takes the walk in
+    validate_json, which raises with the location of the bad value or accepts it.
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False,
+                          default=_refuse)
+        if "\\u0000" not in text and json.loads(text) == value:
+            text.encode("utf-8")  # lone surrogates fail here
+            return text
+    except (TypeError, ValueError, UnicodeEncodeError):
+        pass
     validate_json(value, where)
     return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)

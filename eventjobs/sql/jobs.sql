@@ -71,8 +71,9 @@ RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes
           job.attempt, job.worker_ids, job.errors, job.lease_token;
 
 -- name: finish_successes
--- Record a batch of successful attempts. The lease token fences: a worker whose lease
--- expired (and whose job was rescued) matches no row and cannot overwrite the outcome.
+-- Record a batch of successful attempts, sent as one JSON array (cheaper to build than
+-- five typed arrays). The lease token fences: a worker whose lease expired (and whose
+-- job was rescued) matches no row and cannot overwrite the outcome.
 UPDATE eventjobs_job AS job
 SET status = 'SUCCESSFUL',
     return_value = done.return_value,
@@ -80,9 +81,9 @@ SET status = 'SUCCESSFUL',
     finished_at = done.finished_at,
     lease_token = NULL,
     lease_expires_at = NULL
-FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(return_values)s::jsonb[],
-            %(started)s::timestamptz[], %(finished)s::timestamptz[])
-     AS done(id, token, return_value, started_at, finished_at)
+FROM jsonb_to_recordset(%(done)s::jsonb)
+     AS done(id bigint, token uuid, return_value jsonb, started_at timestamptz,
+             finished_at timestamptz)
 WHERE job.id = done.id AND job.lease_token = done.token
 RETURNING job.id;
 
