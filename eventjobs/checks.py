@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import Error, Warning, register
-from django.db import connections
+from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError, connections
 
 from .conf import database_alias
 
@@ -63,4 +63,49 @@ def check_install(app_configs=None, **kwargs) -> list:
             "no TASKS backend is eventjobs.backends.PostgresBackend; jobs will not be stored",
             hint='Set TASKS = {"default": {"BACKEND": "eventjobs.backends.PostgresBackend"}}.',
             id="eventjobs.W004"))
+    return messages
+
+
+# -- event half: database checks (run by `migrate`, and by `check --database default`) --------
+
+# A group held back by the same horizon for longer than this is reported by eventjobs.W006.
+HELD_BACK_WARNING_SECONDS = 300
+
+
+@register(Tags.database)
+def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
+    """The event half's database: idle-in-transaction timeout set, horizon not stuck."""
+    alias = database_alias()
+    if not databases or alias not in databases or alias not in connections:
+        return []
+    if connections[alias].vendor != "postgresql":
+        return []
+    import psycopg
+
+    from . import eventstore
+
+    messages = []
+    try:
+        conn = eventstore.raw_connection(alias)
+        with conn.transaction():
+            timeout = conn.execute(
+                "SELECT current_setting('idle_in_transaction_session_timeout')").fetchone()[0]
+            stuck = (eventstore.stuck_groups(conn, HELD_BACK_WARNING_SECONDS)
+                     if conn.execute("SELECT to_regclass('eventjobs_consumer_group')")
+                     .fetchone()[0] else [])
+    except (DatabaseError, psycopg.Error):
+        return []  # not reachable or not migrated yet: other checks and migrate report it
+    if str(timeout).strip() in ("0", "0ms", "0s"):
+        messages.append(Warning(
+            "idle_in_transaction_session_timeout is 0 (off): one forgotten open transaction "
+            "anywhere in the cluster holds back every event consumer until it ends",
+            hint="ALTER DATABASE <db> SET idle_in_transaction_session_timeout = '60s' (or on "
+                 "the role); see docs/operations.md.", id="eventjobs.W005"))
+    for name, xid, since in stuck:
+        messages.append(Warning(
+            f"consumer group {name!r}: committed events have waited since {since.isoformat()} "
+            f"behind transaction {xid}, which is still open",
+            hint="Find it with SELECT pid, state, xact_start FROM pg_stat_activity WHERE "
+                 "backend_xid IS NOT NULL (as a superuser or pg_read_all_stats) and end it; "
+                 "set idle_in_transaction_session_timeout.", id="eventjobs.W006"))
     return messages

@@ -25,6 +25,7 @@ from .consuming import Group
 from .db import describe, psycopg_params
 from .eventconf import EVENT_CHANNEL, EventOptions
 from .grouprunner import HANDLED, WAIT, GroupRunner
+from .monitoring import held_back_by
 from .shutdown import TwoStepShutdown
 
 logger = logging.getLogger("eventjobs.consume")
@@ -121,14 +122,23 @@ class ConsumeProcess:
         return busy, wake_at
 
     def _held_back(self) -> int:
-        holder = eventstore.horizon_holder(self.control)
-        behind = [r.name for r in self.runners if not r.burst_done()]
-        if holder:
+        behind = [r for r in self.runners if not r.burst_done()]
+        holder, cache = None, {}
+        for runner in behind:
+            holder = holder or held_back_by(self.control, runner.name, runner.low(),
+                                            cache=cache)
+        behind = [r.name for r in behind]
+        if holder and holder.get("visible"):
             logger.error("consume --burst: gave up after --max-wait %ss; group(s) %s are held "
                          "back by transaction %s of pid %s (%s, %s) open since %s: %s",
                          self.max_wait, behind, holder.get("xid"), holder.get("pid"),
                          holder.get("application_name") or "", holder.get("state") or "",
                          holder.get("since"), holder.get("query") or "")
+        elif holder:
+            logger.error("consume --burst: gave up after --max-wait %ss; group(s) %s are held "
+                         "back by transaction %s, open since at least %s (who runs it is "
+                         "visible only with the pg_read_all_stats role)", self.max_wait,
+                         behind, holder.get("xid"), holder.get("since"))
         else:
             logger.error("consume --burst: gave up after --max-wait %ss; group(s) %s still "
                          "have events before the start to handle (partitions owned by "
@@ -137,7 +147,8 @@ class ConsumeProcess:
 
     # -- connections and waiting ------------------------------------------------------------
     def _connect(self) -> None:
-        self.control = eventstore.connect(self.params, f"eventjobs consume {self.member}")
+        self.control = eventstore.connect(self.params, f"eventjobs consume {self.member}",
+                                          prepare=self.opts.prepare)
         if self.opts.listen:
             self.control.execute(f"LISTEN {EVENT_CHANNEL}")
         for runner in self.runners:

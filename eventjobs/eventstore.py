@@ -42,9 +42,14 @@ def raw_connection(alias: str) -> psycopg.Connection:
     return wrapper.connection
 
 
-def connect(params: dict[str, Any], application_name: str) -> psycopg.Connection:
-    """A raw autocommit connection (control: leases, LISTEN, retry counters)."""
-    return psycopg.connect(**params, autocommit=True, application_name=application_name[:63])
+def connect(params: dict[str, Any], application_name: str,
+            prepare: bool = True) -> psycopg.Connection:
+    """A raw autocommit connection (control: leases, LISTEN, retry counters).
+    prepare=False: never server-side prepare (transaction-mode poolers)."""
+    conn = psycopg.connect(**params, autocommit=True, application_name=application_name[:63])
+    if not prepare:
+        conn.prepare_threshold = None
+    return conn
 
 
 # -- publishing (Django cursor, caller's transaction) ---------------------------------------
@@ -150,29 +155,33 @@ def release_partitions(conn, *, group: str, member: str, partitions: Sequence[in
 
 
 # -- the batch (raw Django connection inside atomic) ----------------------------------------
-def lock_cursors(conn, *, group: str, member: str) -> list[tuple[int, int, int, int, bool]]:
+# `prepare`: True prepares these hot queries server-side at once; False never does (the
+# PREPARE_STATEMENTS setting, off behind transaction-mode poolers).
+def lock_cursors(conn, *, group: str, member: str,
+                 prepare: bool = True) -> list[tuple[int, int, int, int, bool]]:
     """[(partition, txid, event_id, generation, paused)] of our partitions, locked."""
     return [(p, int(t), e, g, paused) for p, t, e, g, paused in
-            _all(conn, "lock_cursors", {"group": group, "member": member}, prepare=True)]
+            _all(conn, "lock_cursors", {"group": group, "member": member},
+                 prepare=bool(prepare))]
 
 
 def read_events(conn, *, after: Position, limit: int, partitions: Sequence[int] | None,
-                n: int) -> list[tuple]:
+                n: int, prepare: bool = True) -> list[tuple]:
     """Raw rows (id, type, key, data text, source, created_at, txid text, key_hash)."""
     params = {"txid": str(after[0]), "event_id": after[1], "limit": limit}
     if partitions is None:
-        return _all(conn, "read_events", params, prepare=True)
+        return _all(conn, "read_events", params, prepare=bool(prepare))
     params.update(n=n, partitions=list(partitions))
-    return _all(conn, "read_events_partitions", params, prepare=True)
+    return _all(conn, "read_events_partitions", params, prepare=bool(prepare))
 
 
 def advance(conn, *, group: str, member: str, generation: int, partitions: Sequence[int],
-            position: Position, lease: float) -> int:
+            position: Position, lease: float, prepare: bool = True) -> int:
     """Move our partitions to `position`; returns the number of rows moved."""
     cur = conn.execute(_sql("advance"), {
         "group": group, "member": member, "generation": generation,
         "partitions": list(partitions), "txid": str(position[0]), "event_id": position[1],
-        "lease": lease}, prepare=True)
+        "lease": lease}, prepare=bool(prepare))
     return cur.rowcount
 
 
@@ -254,6 +263,22 @@ def waiting_above_horizon(conn, after: Position) -> bool:
     return _one(conn, "waiting_above_horizon", {"txid": str(after[0]), "event_id": after[1]})[0]
 
 
+def watch_horizon(conn, *, group: str, after: Position) -> tuple[int, datetime, float] | None:
+    """(horizon xid, first seen, seconds) when committed events past `after` wait behind
+    the horizon (recorded on the group, kept while the horizon stays), else None."""
+    row = _one(conn, "watch_horizon", {"group": group, "txid": str(after[0]),
+                                       "event_id": after[1]})
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), row[1], row[2] or 0.0
+
+
+def stuck_groups(conn, seconds: float) -> list[tuple[str, int, datetime]]:
+    """Groups held back by the same horizon for more than `seconds` (still now)."""
+    return [(name, int(xid), since) for name, xid, since in
+            _all(conn, "stuck_groups", {"seconds": seconds})]
+
+
 # -- control (consumer_group command) ---------------------------------------------------------
 def reset_group(conn, *, group: str, position: Position) -> list[int]:
     rows = _all(conn, "reset_group", {"group": group, "txid": str(position[0]),
@@ -303,14 +328,13 @@ def slowest_cursor(conn) -> tuple[str, Position] | None:
     return (row[0], (int(row[1]), row[2])) if row else None
 
 
-def prune_batch(conn, *, cutoff: datetime, upto: Position | None, limit: int) -> int:
-    """Delete one batch in its own transaction (the trigger's flag is transaction-local)."""
+def prune_batch(conn, *, cutoff: datetime, force: bool, limit: int) -> int:
+    """Delete one batch in its own transaction (the trigger's flag is transaction-local),
+    never past the slowest group's position (read in the same statement) unless `force`."""
     with conn.transaction():
         conn.execute(_sql("allow_prune"))
         return conn.execute(_sql("prune_batch"), {
-            "cutoff": cutoff, "force": upto is None, "limit": limit,
-            "txid": str(upto[0] if upto else 0), "event_id": upto[1] if upto else 0,
-        }).rowcount
+            "cutoff": cutoff, "force": force, "limit": limit}).rowcount
 
 
 def count_blocked(conn, *, cutoff: datetime, after: Position) -> int:

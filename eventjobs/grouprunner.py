@@ -54,6 +54,9 @@ class _HandlerFailed(Exception):
 class _Retry:
     attempts: int
     due: float  # time.monotonic()
+    # (error, traceback) once the attempts are spent: the next batch that reaches the
+    # event dead-letters it (fenced like any batch: owner, generation, not paused).
+    dead: tuple[str, str] | None = None
 
 
 class GroupRunner:
@@ -138,7 +141,14 @@ class GroupRunner:
                     # The previous owner may have died inside a handler: count each
                     # delivery before running it, until past its largest possible batch.
                     self.careful_left = self.opts.batch_size
+        # Record the horizon our committed events wait behind (and since when), for status
+        # and the system check when nobody may see who holds it.
+        eventstore.watch_horizon(c, group=name, after=self.low())
         self.next_heartbeat = time.monotonic() + self.opts.heartbeat_seconds
+
+    def low(self) -> tuple[int, int]:
+        """The slowest owned partition's position (START when we own none)."""
+        return min(self.owned.values()) if self.owned else START
 
     def leave(self) -> None:
         """Graceful hand-over: release partitions (others start at our committed position)."""
@@ -168,14 +178,20 @@ class GroupRunner:
     def _sync(self, rows) -> None:
         """Take our cursor rows (locked) as the truth; notice resets and pauses."""
         generation = max(row[3] for row in rows)
+        owned = {row[0]: (row[1], row[2]) for row in rows}
         if self.generation is not None and generation != self.generation:
             logger.info("group %s: reset/pause/resume noticed (generation %s -> %s); "
                         "continuing from the stored position", self.name, self.generation,
                         generation)
-            self.retry.clear()
-            self.has_open_dead_letters = True  # recheck on the next batch that handles
+            if any(self.owned.get(p, pos) != pos for p, pos in owned.items()):
+                # Moved (a reset; it also forgot the stored delivery counts): pending
+                # retries and dead-letter decisions start afresh. A pause/resume keeps them.
+                self.retry.clear()
+            # A replay may handle dead-lettered events again: resolve them if so.
+            self.has_open_dead_letters = eventstore.has_open_dead_letters(self.control,
+                                                                          self.name)
         self.generation = generation
-        self.owned = {row[0]: (row[1], row[2]) for row in rows}
+        self.owned = owned
         paused = any(row[4] for row in rows)
         if paused != self.paused:
             logger.info("group %s: %s", self.name, "paused" if paused else "resumed")
@@ -188,7 +204,8 @@ class GroupRunner:
         careful = self.careful_left > 0
         with transaction.atomic(using=self.alias):
             conn = eventstore.raw_connection(self.alias)
-            rows = eventstore.lock_cursors(conn, group=self.name, member=self.member)
+            rows = eventstore.lock_cursors(conn, group=self.name, member=self.member,
+                                           prepare=self.opts.prepare)
             if not rows:
                 self.owned = {}
                 return NOTHING_OWNED
@@ -200,7 +217,7 @@ class GroupRunner:
             parts = None if len(owned) == self.partitions else sorted(owned)
             limit = 1 if careful else self.limit
             events = eventstore.read_events(conn, after=low, limit=limit, partitions=parts,
-                                            n=self.partitions)
+                                            n=self.partitions, prepare=self.opts.prepare)
             if not events:
                 return EMPTY
             diverged = any(position != low for position in owned.values())
@@ -208,6 +225,7 @@ class GroupRunner:
             deadline = started + self.opts.batch_seconds
             last = None
             handled_ids: list[int] = []
+            dead_ids: list[int] = []
             track = self.has_open_dead_letters or bool(retry) or careful
             for row in events:
                 event = Event(row[0], row[1], row[2], row[3], row[4], row[5], int(row[6]),
@@ -225,6 +243,14 @@ class GroupRunner:
                     if pending is not None or careful:
                         if last is not None:
                             break  # commit what came before; this one goes first next time
+                        if pending is not None and pending.dead is not None:
+                            # Its attempts are spent: dead-letter it in this batch, which
+                            # holds our cursor rows (owned, same generation, not paused).
+                            self._record_dead_letter(conn, event, *pending.dead,
+                                                     pending.attempts)
+                            dead_ids.append(event.id)
+                            last = position
+                            break
                         if pending is not None and pending.due > time.monotonic():
                             self.wait_until = pending.due
                             return WAIT
@@ -232,6 +258,7 @@ class GroupRunner:
                                                             event_id=event.id)
                         if counted > max(h.max_attempts for h in handlers):
                             self._dead_letter_in_batch(conn, event, counted)
+                            dead_ids.append(event.id)
                             last = position
                             break
                     for handler in handlers:
@@ -250,7 +277,8 @@ class GroupRunner:
             behind = [p for p, position in owned.items() if position < last]
             moved = eventstore.advance(conn, group=self.name, member=self.member,
                                        generation=self.generation, partitions=behind,
-                                       position=last, lease=self.opts.lease_seconds)
+                                       position=last, lease=self.opts.lease_seconds,
+                                       prepare=self.opts.prepare)
             if moved != len(behind):
                 raise _Stale()
             if handled_ids:
@@ -263,6 +291,10 @@ class GroupRunner:
             owned[p] = last
         for event_id in handled_ids:
             retry.pop(event_id, None)
+        for event_id in dead_ids:
+            retry.pop(event_id, None)
+            self.has_open_dead_letters = True
+            self.dead_lettered += 1
         if careful:
             self.careful_left -= len(events)
         elif stop is None and len(events) > 1:
@@ -292,9 +324,12 @@ class GroupRunner:
             self.retry.pop(event.id, None)
             return
         if attempts >= handler.max_attempts:
-            logger.error("group %s: event #%s (%s) failed %s time(s) in %s: %s; dead-lettered",
-                         self.name, event.id, event.type, attempts, handler.path, failure.text)
-            self._dead_letter(event, failure.text, failure.traceback, attempts)
+            logger.error("group %s: event #%s (%s) failed %s time(s) in %s: %s; dead-lettering "
+                         "it", self.name, event.id, event.type, attempts, handler.path,
+                         failure.text)
+            # Recorded by the next batch that reaches it, never here: a reset, pause or
+            # takeover since the failure must win over this decision (fencing).
+            self.retry[event.id] = _Retry(attempts, 0.0, (failure.text, failure.traceback))
             return
         delay = backoff_delay(handler.retry_backoff, attempts)
         logger.warning("group %s: event #%s (%s) attempt %s/%s failed in %s: %s; retrying in "
@@ -302,26 +337,6 @@ class GroupRunner:
                        handler.path, failure.text, delay)
         self.retry[event.id] = _Retry(attempts, time.monotonic() + delay)
         self.wait_until = time.monotonic() + delay
-
-    def _dead_letter(self, event: Event, error: str, trace: str, attempts: int) -> None:
-        try:
-            with transaction.atomic(using=self.alias):
-                conn = eventstore.raw_connection(self.alias)
-                rows = eventstore.lock_cursors(conn, group=self.name, member=self.member)
-                if not rows:
-                    return
-                self._sync(rows)
-                self._record_dead_letter(conn, event, error, trace, attempts)
-                behind = [p for p, pos in self.owned.items() if pos < event.position]
-                if eventstore.advance(conn, group=self.name, member=self.member,
-                                      generation=self.generation, partitions=behind,
-                                      position=event.position,
-                                      lease=self.opts.lease_seconds) != len(behind):
-                    raise _Stale()
-        except _Stale:
-            return
-        for p in behind:
-            self.owned[p] = event.position
 
     def _dead_letter_in_batch(self, conn, event: Event, counted: int) -> None:
         """A delivery counted past max_attempts: its process died while handling it."""
@@ -335,12 +350,10 @@ class GroupRunner:
 
     def _record_dead_letter(self, conn, event: Event, error: str, trace: str,
                             attempts: int) -> None:
+        """In the batch's transaction (the caller updates its memory after the commit)."""
         eventstore.dead_letter(conn, group=self.name, event_id=event.id, error=error,
                                traceback=trace, attempts=attempts)
         eventstore.forget_deliveries(conn, group=self.name, event_ids=[event.id])
-        self.retry.pop(event.id, None)
-        self.has_open_dead_letters = True
-        self.dead_lettered += 1
 
     def _last_error(self, event_id: int) -> str:
         from .models import Delivery
@@ -359,7 +372,6 @@ class GroupRunner:
         return not pending
 
     def describe(self) -> str:
-        low = min(self.owned.values()) if self.owned else START
         return (f"group {self.name}: partitions {sorted(self.owned)} at "
-                f"{show_position(low)}, handled {self.handled}, dead-lettered "
+                f"{show_position(self.low())}, handled {self.handled}, dead-lettered "
                 f"{self.dead_lettered}")

@@ -4,7 +4,9 @@ Per group: position (the slowest partition's: everything before it is handled), 
 (events the group will still handle, matching its types, exact up to LAG_CAP and then
 reported as LAG_CAP with "lag_capped": true), open dead letters, paused, and
 `held_back_by`: the oldest open transaction when it keeps committed events from the
-group (it holds the cluster's snapshot horizon) for longer than HELD_BACK_AFTER_SECONDS.
+group (it holds the cluster's snapshot horizon) for longer than HELD_BACK_AFTER_SECONDS;
+without the rights to see that session, its xid and when the horizon was first seen
+stuck there (recorded on the group).
 """
 
 from __future__ import annotations
@@ -16,6 +18,34 @@ from .conf import database_alias
 from .consuming import groups as registered_groups
 from .eventconf import EventOptions
 from .partitions import START, show_position
+
+
+def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
+                 cache: dict | None = None) -> dict | None:
+    """What keeps `group`'s committed events past `after` from being read, or None.
+
+    Records the horizon it waits behind (and since when) on the group. Names the holding
+    transaction's session when it is visible (pg_read_all_stats, or the same user);
+    otherwise reports the xid with "visible": false and when it was first seen stuck."""
+    watch = eventstore.watch_horizon(conn, group=group, after=after)
+    if watch is None:
+        return None
+    xid, first_seen, waited = watch
+    if cache is not None and cache.get("cached") is not None:
+        holder = cache["cached"]
+    else:
+        holder = eventstore.horizon_holder(conn) or {}
+        if cache is not None:
+            cache["cached"] = holder
+    # pg_stat_activity shows 32-bit xids; the horizon is an xid8 (epoch in the high half).
+    if holder and holder.get("xid") is not None and int(holder["xid"]) == xid & 0xFFFFFFFF:
+        return {**holder, "visible": True} if holder.get("seconds", 0) >= min_seconds else None
+    if waited < min_seconds:
+        return None
+    return {"pid": None, "xid": str(xid), "since": first_seen.isoformat(),
+            "seconds": round(waited, 3), "visible": False,
+            "hint": "who holds it is visible only with the pg_read_all_stats role; "
+                    "\"since\" is when eventjobs first saw the horizon stuck"}
 
 
 def groups_status() -> dict:
@@ -46,11 +76,11 @@ def groups_status() -> dict:
         else:
             lag = 0
         held = None
-        if cursors and eventstore.waiting_above_horizon(conn, low):
+        if cursors:
             if holder is None:
-                holder = eventstore.horizon_holder(conn) or {}
-            if holder and holder.get("seconds", 0) >= opts.held_back_after_seconds:
-                held = holder
+                holder = {"cached": None}
+            held = held_back_by(conn, name, low, min_seconds=opts.held_back_after_seconds,
+                                cache=holder)
         result[name] = {
             "position": show_position(low) if cursors else None,
             "lag": lag,

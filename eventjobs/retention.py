@@ -48,16 +48,19 @@ class PruneResult:
 
 def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int = 5000) -> PruneResult:
     """Delete events older than `older_than`, in batches of their own transactions, never
-    past the slowest group's position unless `force`. `conn` is a raw autocommit connection."""
+    past the slowest group's position unless `force`. Every group with cursors holds
+    retention back, paused ones too; `consumer_group forget` a retired group.
+    `conn` is a raw autocommit connection."""
     cutoff = eventstore.database_now(conn) - older_than
-    slowest = eventstore.slowest_cursor(conn)
-    upto = None if (force or slowest is None) else slowest[1]
     deleted = 0
     while True:
-        n = eventstore.prune_batch(conn, cutoff=cutoff, upto=upto, limit=batch_size)
+        # Each batch reads the slowest position again: a reset or a new group meanwhile
+        # holds retention back from the next batch on.
+        n = eventstore.prune_batch(conn, cutoff=cutoff, force=force, limit=batch_size)
         deleted += n
         if n < batch_size:
             break
+    slowest = eventstore.slowest_cursor(conn)
     kept = 0
     if slowest is not None and not force:
         kept = eventstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 
+import psycopg
 from django.tasks import TaskResultStatus
 
 from . import jobstore
@@ -65,7 +67,14 @@ def child_main(config: WorkerConfig, pipe: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     worker = ChildWorker(config, pipe)
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
-    worker.run()
+    try:
+        worker.run()
+    except psycopg.OperationalError as exc:
+        # The database went away: exit and let the supervisor restart us (with a pause);
+        # a job we held is failed over at once or recovered by its lease.
+        logger.error("worker %s: database connection lost (%s); exiting", worker.worker_id,
+                     str(exc).strip())
+        sys.exit(1)
 
 
 def _die_with_parent() -> None:

@@ -55,6 +55,8 @@ class Migration(migrations.Migration):
                 ('system_identifier', models.BigIntegerField(blank=True, null=True)),
                 ('created_at', models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
                 ('recent_errors', models.JSONField(blank=True, default=list)),
+                ('held_back_xid', eventjobs.models.events.Xid8Field(blank=True, null=True)),
+                ('held_back_since', models.DateTimeField(blank=True, null=True)),
             ],
             options={
                 'db_table': 'eventjobs_consumer_group',

@@ -87,6 +87,10 @@ class ConsumerGroup(models.Model):
     system_identifier = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(db_default=Now())
     recent_errors = models.JSONField(default=list, blank=True)
+    # The horizon xid the group's committed events wait behind, and when it was first
+    # seen there: who holds it is visible only with pg_read_all_stats (status, checks).
+    held_back_xid = Xid8Field(null=True, blank=True)
+    held_back_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "eventjobs_consumer_group"

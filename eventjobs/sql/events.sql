@@ -261,6 +261,41 @@ SELECT EXISTS (
     WHERE (e.txid, e.id) > (%(txid)s::text::xid8, %(event_id)s)
       AND e.txid >= pg_snapshot_xmin(pg_current_snapshot()));
 
+-- name: watch_horizon
+-- Without pg_read_all_stats nobody can see who holds the horizon, so record the horizon
+-- xid a group's committed events wait behind and when it was first seen there (the same
+-- xmin means the same transaction is still open). Writes only when that changes.
+WITH w AS (
+    SELECT CASE WHEN EXISTS (
+               SELECT 1 FROM eventjobs_event e
+               WHERE (e.txid, e.id) > (%(txid)s::text::xid8, %(event_id)s)
+                 AND e.txid >= pg_snapshot_xmin(pg_current_snapshot()))
+           THEN pg_snapshot_xmin(pg_current_snapshot()) END AS horizon
+), changed AS (
+    UPDATE eventjobs_consumer_group g
+    SET held_back_xid = w.horizon,
+        held_back_since = CASE WHEN w.horizon IS NULL THEN NULL ELSE now() END
+    FROM w
+    WHERE g.name = %(group)s AND g.held_back_xid IS DISTINCT FROM w.horizon
+    RETURNING g.held_back_xid, g.held_back_since
+)
+SELECT held_back_xid::text, held_back_since,
+       extract(epoch FROM now() - held_back_since)::float8 FROM changed
+UNION ALL
+SELECT held_back_xid::text, held_back_since,
+       extract(epoch FROM now() - held_back_since)::float8
+FROM eventjobs_consumer_group
+WHERE name = %(group)s AND NOT EXISTS (SELECT 1 FROM changed);
+
+-- name: stuck_groups
+-- Groups whose committed events have waited behind the same horizon for longer than
+-- `seconds` (and still do): the system check's warning.
+SELECT name, held_back_xid::text, held_back_since
+FROM eventjobs_consumer_group
+WHERE held_back_since < now() - make_interval(secs => %(seconds)s)
+  AND held_back_xid = pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY name;
+
 -- name: reset_group
 -- Replay/skip: move every partition of a group; the generation bump makes running
 -- processes reload (it waits for a running batch, which holds the rows' locks).
@@ -294,12 +329,17 @@ SELECT group_name, txid::text, event_id FROM eventjobs_cursor ORDER BY txid, eve
 SELECT set_config('eventjobs.pruning', 'on', true);
 
 -- name: prune_batch
--- Delete one batch of old, final events at or before the slowest group's position.
-WITH doomed AS (
+-- Delete one batch of old, final events at or before the slowest group's position, read
+-- in this statement (a reset or a new group since the last batch holds it back at once).
+-- Every group with cursors counts, paused ones too (pausing is not abandoning).
+WITH slowest AS (
+    SELECT txid, event_id FROM eventjobs_cursor ORDER BY txid, event_id LIMIT 1
+), doomed AS (
     SELECT id FROM eventjobs_event
     WHERE created_at < %(cutoff)s
       AND txid < pg_snapshot_xmin(pg_current_snapshot())
-      AND (%(force)s OR (txid, id) <= (%(txid)s::text::xid8, %(event_id)s))
+      AND (%(force)s OR NOT EXISTS (SELECT 1 FROM slowest)
+           OR (txid, id) <= (SELECT txid, event_id FROM slowest))
     ORDER BY txid, id
     LIMIT %(limit)s
 )

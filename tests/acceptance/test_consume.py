@@ -42,8 +42,10 @@ def _publisher(n: int, txns: int, committed: list, rolled_back: list, seed: int)
         for t in range(txns):
             try:
                 with transaction.atomic():
-                    ids = [eventjobs.publish("race", {"pub": n, "t": t}, key=f"p{n}").id
-                           for _ in range(rng.randint(1, 3))]
+                    # seq: this publisher's publish order (t-th transaction, i-th event)
+                    ids = [eventjobs.publish("race", {"pub": n, "t": t, "seq": t * 10 + i},
+                                             key=f"p{n}").id
+                           for i in range(rng.randint(1, 3))]
                     time.sleep(rng.random() * 0.02)  # commit late, out of id order
                     if rng.random() < 0.1:
                         raise _Rollback()
@@ -70,9 +72,9 @@ def _naive_reader(db_url: str, stop: threading.Event, seen: list) -> None:
 
 
 def test_racing_publishers_no_skips_no_doubles_and_the_naive_reader_skips(spawn, db_url):
-    proc = consume(spawn, "ledger")
-    wait_until(lambda: Cursor.objects.filter(group_id="ledger", owner__isnull=False).exists(),
-               message="consume to be up and reading")
+    proc = consume(spawn, "ledger", "audit")
+    wait_until(lambda: Cursor.objects.filter(owner__isnull=False).values("group_id")
+               .distinct().count() == 2, message="consume to be up and reading")
     committed, rolled_back, naive_seen = [], [], []
     stop = threading.Event()
     naive = threading.Thread(target=_naive_reader, args=(db_url, stop, naive_seen))
@@ -86,12 +88,26 @@ def test_racing_publishers_no_skips_no_doubles_and_the_naive_reader_skips(spawn,
     stop.set()
     naive.join()
     assert rolled_back, "the harness should roll some transactions back"
-    wait_until(lambda: len(handled("ledger")) >= len(committed), timeout=30,
+    wait_until(lambda: len(handled("ledger")) >= len(committed)
+               and len(handled("audit")) >= len(committed), timeout=30,
                message="consume to handle every committed event")
     time.sleep(0.3)  # would a double or a phantom still arrive?
-    counts = handled("ledger")
-    assert set(counts) == set(committed)  # no skips, no rolled-back (phantom) events
-    assert set(counts.values()) == {1}  # no doubles
+    for group in ("ledger", "audit"):
+        counts = handled(group)
+        assert set(counts) == set(committed)  # no skips, no rolled-back (phantom) events
+        assert set(counts.values()) == {1}  # no doubles
+    # Per-publisher order: each publisher's events arrive in the order it published them.
+    per_publisher = defaultdict(list)
+    for key, seq in (EventLedger.objects.filter(group="ledger").order_by("id")
+                     .values_list("key", "seq")):
+        per_publisher[key].append(seq)
+    assert len(per_publisher) == 6
+    for key, seqs in per_publisher.items():
+        assert seqs == sorted(seqs), f"publisher {key} delivered out of order"
+    # One total order: every group sees the same sequence.
+    orders = [list(EventLedger.objects.filter(group=g).order_by("id")
+                   .values_list("event_id", flat=True)) for g in ("ledger", "audit")]
+    assert orders[0] == orders[1]
     # The same harness with a naive `id > last_id` reader loses events: the test has teeth.
     assert set(committed) - set(naive_seen), "naive reader unexpectedly saw every event"
     assert proc.popen.poll() is None

@@ -1,6 +1,7 @@
 """Consumer groups run in-process on real PostgreSQL: exactly-once effects, failures,
 dead letters, replay and control, events to jobs, monitoring, dump/restore."""
 
+import threading
 from collections import Counter
 
 import pytest
@@ -10,9 +11,9 @@ from django.db import connection, transaction
 import eventjobs
 from eventjobs import eventstore
 from eventjobs.grouprunner import PAUSED, ClusterMismatch
-from eventjobs.models import ConsumerGroup, DeadLetter, Delivery, Job
+from eventjobs.models import ConsumerGroup, Cursor, DeadLetter, Delivery, Job
 from eventjobs.monitoring import groups_status
-from tests.integration.event_helpers import drain, runner_fixture  # noqa: F401
+from tests.integration.event_helpers import drain, runner_fixture, wait_until  # noqa: F401
 from tests.testapp import consumers
 from tests.testapp.models import EventLedger
 
@@ -202,3 +203,176 @@ def test_cursors_of_another_cluster_are_refused_until_translated(runner):
     again = runner("ledger")
     drain(again)
     assert handled("ledger") == {copied[1]: 1, new.id: 1}
+
+
+def test_a_pause_between_a_final_failure_and_its_dead_letter_skips_nothing(runner, monkeypatch):
+    # The events before the failing one are rolled back with it; a pause issued before
+    # they are committed again must not let the dead letter move the cursor past them.
+    e0, e1, bad = eventjobs.publish_many([
+        {"type": "t", "data": {"seq": 0}}, {"type": "t", "data": {"seq": 1}},
+        {"type": "t", "data": {"seq": 2, "fail_in": ["flaky"]}}])
+    flaky = runner("flaky")
+    Delivery.objects.create(group_id="flaky", event_id=bad.id, attempts=2)  # its last attempt
+    original = eventstore.record_error
+
+    def pause_meanwhile(*args, **kwargs):
+        original(*args, **kwargs)
+        call_command("consumer_group", "pause", "flaky")
+
+    monkeypatch.setattr(eventstore, "record_error", pause_meanwhile)
+    flaky.run_once()  # fails for the last time; the group is paused before it goes on
+    monkeypatch.setattr(eventstore, "record_error", original)
+    assert flaky.run_once() == PAUSED
+    call_command("consumer_group", "resume", "flaky")
+    drain(flaky)
+    assert handled("flaky") == {e0.id: 1, e1.id: 1}
+    letter = DeadLetter.objects.get()
+    assert letter.event_id == bad.id and letter.attempts == 3 and "ValueError" in letter.error
+
+
+@pytest.mark.parametrize("action", ["reset", "pause"])
+def test_a_reset_or_pause_issued_while_a_batch_is_in_flight_wins(runner, monkeypatch, action):
+    events = eventjobs.publish_many([{"type": "t", "data": {"seq": 1, "sleep": 0.5}},
+                                     {"type": "t", "data": {"seq": 2}}])
+    ledger = runner("ledger")
+    started = threading.Event()
+    original = consumers._handle
+
+    def signal_start(group, event):
+        started.set()
+        original(group, event)
+
+    monkeypatch.setattr(consumers, "_handle", signal_start)
+
+    def batch():
+        try:
+            ledger.run_once()
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=batch)
+    worker.start()
+    assert started.wait(10)
+    args = ["--to-beginning"] if action == "reset" else []
+    call_command("consumer_group", action, "ledger", *args)  # while the handler sleeps
+    worker.join(10)
+    cursors = list(Cursor.objects.filter(group_id="ledger").values_list("txid", "event_id"))
+    if action == "reset":
+        assert set(cursors) == {(0, 0)}  # the batch did not overwrite the reset
+        drain(ledger)
+        assert set(handled("ledger").values()) <= {1, 2}
+        assert handled("ledger")[events[1].id] >= 1 and handled("ledger")[events[0].id] == 2
+    else:
+        assert ledger.run_once() == PAUSED
+        before = handled("ledger")
+        assert ledger.run_once() == PAUSED and handled("ledger") == before
+        assert set(before.values()) == {1}
+
+
+def test_a_concurrent_double_reprocess_handles_the_event_once(runner, monkeypatch):
+    event = eventjobs.publish("t", {"fail_in": ["flaky"], "sleep": 0.3})
+    drain(runner("flaky"))
+    letter = DeadLetter.objects.get()
+    monkeypatch.setattr(consumers, "FIXED", True)
+    barrier = threading.Barrier(2)
+    results = []
+
+    def reprocess():
+        try:
+            barrier.wait(5)
+            results.append(eventjobs.reprocess_dead_letters([letter.id]))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reprocess) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert handled("flaky") == {event.id: 1}
+    assert sorted(len(r["resolved"]) for r in results) == [0, 1]
+    assert DeadLetter.objects.get().status == "resolved"
+
+
+@pytest.mark.parametrize("prepare", [True, False])
+def test_prepare_statements_setting_is_obeyed(runner, settings, monkeypatch, db_url, prepare):
+    # Off (transaction-mode poolers): the hot queries are never prepared server-side and
+    # the control connection never auto-prepares. (With Django's default client-side
+    # binding the batch connection cannot prepare anyway; server_side_binding can.)
+    settings.EVENTJOBS = {**settings.EVENTJOBS, "PREPARE_STATEMENTS": prepare}
+    seen = []
+    original = eventstore._all
+
+    def spy(conn, name, params=None, prepare=None):
+        seen.append((name, prepare))
+        return original(conn, name, params, prepare)
+
+    monkeypatch.setattr(eventstore, "_all", spy)
+    eventjobs.publish_many([{"type": "t", "data": {"seq": i}} for i in range(3)])
+    drain(runner("ledger"))
+    assert len(handled("ledger")) == 3
+    assert {p for name, p in seen if name in ("lock_cursors", "read_events")} == {prepare}
+    from eventjobs.db import psycopg_params
+
+    control = eventstore.connect(psycopg_params("default"), "test", prepare=prepare)
+    try:
+        assert (control.prepare_threshold is None) is (not prepare)
+    finally:
+        control.close()
+
+
+def test_stuck_horizon_is_recorded_reported_and_checked_without_seeing_the_holder(
+        runner, db_url, monkeypatch):
+    import psycopg
+
+    from eventjobs import checks
+
+    ledger = runner("ledger")
+    # As without pg_read_all_stats: the holding session cannot be seen.
+    monkeypatch.setattr(eventstore, "horizon_holder", lambda conn: None)
+    holder = psycopg.connect(db_url, autocommit=False)
+    try:
+        xid = int(holder.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
+        event = eventjobs.publish("t", {"seq": 1})
+
+        def recorded():
+            ledger.heartbeat()
+            group = ConsumerGroup.objects.get(name="ledger")
+            return group if group.held_back_xid == xid else None
+
+        group = wait_until(recorded, message="the stuck horizon to be recorded")
+        since = group.held_back_since
+        ledger.heartbeat()
+        assert ConsumerGroup.objects.get(name="ledger").held_back_since == since  # kept
+        held = wait_until(lambda: groups_status()["ledger"]["held_back_by"],
+                          message="held_back_by")
+        assert held["visible"] is False and held["xid"] == str(xid)
+        assert held["since"] == since.isoformat()
+        monkeypatch.setattr(checks, "HELD_BACK_WARNING_SECONDS", 0)
+        warned = [m for m in checks.check_event_database(databases=["default"])
+                  if m.id == "eventjobs.W006"]
+        assert warned and str(xid) in warned[0].msg
+        assert checks.check_event_database() == []  # plain `check` does not query
+    finally:
+        holder.rollback()
+        holder.close()
+    drain(ledger)
+    assert handled("ledger") == {event.id: 1}
+    assert not [m for m in checks.check_event_database(databases=["default"])
+                if m.id == "eventjobs.W006"]
+    ledger.heartbeat()
+    assert ConsumerGroup.objects.get(name="ledger").held_back_since is None
+
+
+def test_idle_in_transaction_timeout_off_is_warned():
+    from eventjobs.checks import check_event_database
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET idle_in_transaction_session_timeout = 0")
+        assert "eventjobs.W005" in [m.id for m in check_event_database(databases=["default"])]
+        cursor.execute("SET idle_in_transaction_session_timeout = '60s'")
+        try:
+            assert "eventjobs.W005" not in [m.id for m in
+                                            check_event_database(databases=["default"])]
+        finally:
+            cursor.execute("RESET idle_in_transaction_session_timeout")

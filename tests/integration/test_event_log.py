@@ -150,3 +150,21 @@ def test_an_open_transaction_holds_delivery_back_and_is_reported(runner, db_url)
     assert groups_status()["ledger"]["held_back_by"] is None
 
 
+
+
+def test_a_paused_group_still_holds_retention_back(runner, capsys):
+    from django.core.management import call_command
+
+    first = eventjobs.publish_many([{"type": "order.x"} for _ in range(5)])
+    ledger, second = runner("ledger"), runner("second")
+    drain(ledger)
+    drain(second)
+    call_command("consumer_group", "pause", "second")  # pausing is not abandoning
+    later = eventjobs.publish_many([{"type": "order.x"} for _ in range(3)])
+    drain(ledger)
+    drain(second)
+    call_command("prune_events", "--older-than", "0s")
+    out = capsys.readouterr().out
+    assert "deleted 5" in out and "group second" in out
+    assert sorted(EventRow.objects.values_list("id", flat=True)) == [e.id for e in later]
+    del first

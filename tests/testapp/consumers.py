@@ -58,6 +58,11 @@ def flaky(event):
     _handle("flaky", event)
 
 
+@eventjobs.consumer("audit")
+def audit(event):
+    _handle("audit", event)
+
+
 @eventjobs.consumer("tail", start="latest")
 def tail(event):
     _handle("tail", event)
