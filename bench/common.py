@@ -23,7 +23,11 @@ PG_PORT = os.environ.get("BENCH_PG_PORT", "5432")
 PG_USER = os.environ.get("BENCH_PG_USER", "postgres")
 REDIS_URL_BASE = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 
+TMP_DIR = BENCH_DIR / ".tmp"  # logs and latency files; set per run by sysrun.py
 POLL_INTERVAL = 0.025  # 40 cheap polls per second, as in peers-baseline.md
+LAT_GAP_MS = (5.0, 15.0)  # set from the run config by sysrun.py
+LAT_IDLE = 1.0  # idem
+STOP_GRACE = 2.0  # idem; measurements are over when workers are stopped
 
 
 def dsn(dbname: str) -> str:
@@ -75,8 +79,9 @@ def start(cmd: list[str], env: dict | None = None, cwd: Path | None = None,
     return p
 
 
-def stop(p: subprocess.Popen, grace: float = 5.0) -> None:
+def stop(p: subprocess.Popen, grace: float | None = None) -> None:
     """SIGTERM the worker's process group, SIGKILL after `grace` seconds."""
+    grace = STOP_GRACE if grace is None else grace
     if p.poll() is None:
         try:
             os.killpg(p.pid, signal.SIGTERM)
@@ -163,6 +168,7 @@ def measure_drain(remaining, n: int, procs: list[subprocess.Popen], timeout: flo
     t_start = time.perf_counter()
     first = None
     last_r = None
+    t_prev = t_start  # last poll that still saw all n left
     deadline = t_start + timeout
     while True:
         r = remaining()
@@ -171,6 +177,8 @@ def measure_drain(remaining, n: int, procs: list[subprocess.Popen], timeout: flo
             on_progress(r)
         if first is None and r < n:
             first = (now, r)
+        elif first is None:
+            t_prev = now
         if r <= 0:
             break
         if now > deadline:
@@ -182,6 +190,10 @@ def measure_drain(remaining, n: int, procs: list[subprocess.Popen], timeout: flo
         time.sleep(POLL_INTERVAL)
     t_end = time.perf_counter()
     t1, r1 = first
+    if r1 == 0:
+        # All done between two polls: n items in at most (t1 - t_prev), a lower bound.
+        elapsed = max(t1 - t_prev, 1e-6)
+        return {"rate": n / elapsed, "startup": t_prev - t_start, "n": n, "seconds": elapsed}
     elapsed = max(t_end - t1, 1e-6)
     return {"rate": r1 / elapsed, "startup": t1 - t_start, "n": n, "seconds": elapsed}
 
@@ -197,8 +209,8 @@ class LatencyFile:
     """Handlers append `time.time() - t0` lines to this file (env BENCH_LAT_FILE)."""
 
     def __init__(self, name: str):
-        d = BENCH_DIR / ".tmp"
-        d.mkdir(exist_ok=True)
+        d = TMP_DIR
+        d.mkdir(parents=True, exist_ok=True)
         self.path = d / f"lat-{name}-{os.getpid()}.txt"
         self.path.write_text("")
 
@@ -253,8 +265,8 @@ def record_latency(t0) -> None:
 
 
 def measure_latency(send, lat: LatencyFile, n: int, procs, warm: int = 3,
-                    gap_ms=(5, 15), seed: int = 42, timeout: float = 60.0,
-                    what: str = "worker", log: Path | None = None, idle: float = 1.0) -> dict:
+                    gap_ms=None, seed: int = 42, timeout: float = 60.0,
+                    what: str = "worker", log: Path | None = None, idle: float | None = None) -> dict:
     """`send(t0)` enqueues one item carrying t0 (taken before the enqueue call).
 
     Warm the worker with `warm` items, leave it idle for `idle` s, then send n
@@ -263,9 +275,10 @@ def measure_latency(send, lat: LatencyFile, n: int, procs, warm: int = 3,
     for _ in range(warm):
         send(time.time())
     lat.wait_count(warm, timeout, procs, what, log)
-    time.sleep(idle)
+    time.sleep(LAT_IDLE if idle is None else idle)
     lat.reset()
     rnd = random.Random(seed)
+    gap_ms = gap_ms or LAT_GAP_MS
     for _ in range(n):
         send(time.time())
         time.sleep(rnd.uniform(*gap_ms) / 1000.0)
@@ -290,6 +303,35 @@ def emit(result: dict) -> None:
 
 
 def log_path(name: str) -> Path:
-    d = BENCH_DIR / ".tmp"
-    d.mkdir(exist_ok=True)
+    d = TMP_DIR
+    d.mkdir(parents=True, exist_ok=True)
     return d / f"{name}.log"
+
+
+def drain_then_latency(cfg: dict, start_workers, remaining, n: int, send, what: str,
+                       cleanup=None, keys=("drain1", "startup", "lat_p50", "lat_p99")) -> dict:
+    """Drain n queued items with one worker, then reuse that (now idle) worker for the
+    latency test: saves a worker start per pass. `start_workers(env)` returns procs;
+    `cleanup()` runs between the two (e.g. delete the finished rows)."""
+    lat = LatencyFile(what)
+    log = log_path(what)
+    procs = start_workers(lat.env, log)
+    out = {}
+    try:
+        d = measure_drain(remaining, n, procs, cfg["timeout"], what, log)
+        out[keys[0]] = d["rate"]
+        out[keys[1]] = d["startup"]
+        try:
+            if cleanup is not None:
+                cleanup()
+            lr = measure_latency(send, lat, cfg["n_lat"], procs, timeout=cfg["timeout"],
+                                 what=what, log=log)
+            out[keys[2]], out[keys[3]] = lr["p50"], lr["p99"]
+        except Exception as exc:
+            msg = f"error: {type(exc).__name__}: {exc}"[:300]
+            out[keys[2]] = out[keys[3]] = msg
+    finally:
+        for p in procs:
+            stop(p)
+        lat.cleanup()
+    return out

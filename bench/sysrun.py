@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -23,6 +24,11 @@ def main() -> int:
     module_name, what, cfg_json = sys.argv[1], sys.argv[2], sys.argv[3]
     cfg = json.loads(cfg_json)
     common.install_cleanup()
+    common.LAT_GAP_MS = tuple(cfg.get("lat_gap_ms", common.LAT_GAP_MS))
+    common.LAT_IDLE = cfg.get("lat_idle", common.LAT_IDLE)
+    if cfg.get("tmp_dir"):
+        common.TMP_DIR = Path(cfg["tmp_dir"])
+    common.STOP_GRACE = cfg.get("stop_grace", common.STOP_GRACE)
     mod = importlib.import_module(f"systems.{module_name}")
     if what.startswith(("setup", "teardown")):
         fn = getattr(mod, what, None)
@@ -33,6 +39,7 @@ def main() -> int:
     rc = 0
     for test in what.split(","):
         fn, keys = mod.TESTS[test]
+        t0 = time.perf_counter()
         try:
             out = fn(cfg) or {}
             common.emit(out)
@@ -43,6 +50,7 @@ def main() -> int:
             common.emit({k: f"error: {msg}" for k in keys})
         finally:
             common.stop_all()
+            common.emit({f"_t_{test}": round(time.perf_counter() - t0, 1)})
     return rc
 
 

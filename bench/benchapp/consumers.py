@@ -4,9 +4,9 @@ Registered only when eventjobs has its event API, so the job benchmarks still ru
 while the event half is missing (the event adapter then reports the error).
 """
 
-import eventjobs
-
 from common import record_latency
+
+import eventjobs
 
 
 def _data(event):

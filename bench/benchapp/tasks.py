@@ -1,8 +1,7 @@
 """The no-op task used by every Django Tasks backend in the benchmark."""
 
-from django.tasks import task
-
 from common import record_latency
+from django.tasks import task
 
 
 @task

@@ -8,7 +8,6 @@ import os
 
 import redis
 from celery import Celery
-
 from common import record_latency
 
 BROKER = os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/15")

@@ -8,11 +8,10 @@ import os
 from contextlib import asynccontextmanager
 
 import asyncpg
+from common import record_latency
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job
-
-from common import record_latency
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@
 import os
 
 import procrastinate
-
 from common import record_latency
 
 app = procrastinate.App(

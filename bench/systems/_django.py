@@ -21,6 +21,14 @@ def env_for(system: str, db: str) -> dict:
 
 
 def setup_django(system: str, db: str) -> None:
+    from django.conf import settings
+
+    if settings.configured:
+        name = settings.DATABASES["default"]["NAME"]
+        if name != db or settings.BENCH_SYSTEM != system:
+            raise RuntimeError(f"Django already set up for {settings.BENCH_SYSTEM}/{name}; "
+                               f"run {system}/{db} in its own process")
+        return
     os.environ.update(env_for(system, db))
     import django
 
@@ -70,8 +78,16 @@ def fill_in_one_transaction(n: int) -> None:
             noop.enqueue()
 
 
-def drain(cfg, fill, remaining, worker_cmds, what, n) -> dict:
+def analyze(table: str) -> None:
+    """Fresh planner statistics after a fill, as autovacuum would soon provide: a table
+    just truncated and refilled otherwise runs on its empty-table plans."""
+    raw(f"ANALYZE {table}")
+
+
+def drain(cfg, fill, remaining, worker_cmds, what, n, table=None) -> dict:
     fill(n)
+    if table:
+        analyze(table)
     assert remaining() == n, f"expected {n} queued jobs, found {remaining()}"
     log = common.log_path(what)
     procs = [common.start(cmd, env=env_for(cfg["system"], cfg["db"]), log=log) for cmd in worker_cmds]
@@ -96,3 +112,16 @@ def latency(cfg, worker_cmd, what) -> dict:
     finally:
         common.stop(p)
         lat.cleanup()
+
+
+def drain_latency(cfg, fill, remaining, worker_cmd, what, n, cleanup=None, table=None) -> dict:
+    """Drain n jobs with one worker, then measure latency on the same idle worker."""
+    fill(n)
+    if table:
+        analyze(table)
+    assert remaining() == n, f"expected {n} queued jobs, found {remaining()}"
+    noop = noop_task()
+    env = env_for(cfg["system"], cfg["db"])
+    return common.drain_then_latency(
+        cfg, lambda lat_env, log: [common.start(worker_cmd, env={**env, **lat_env}, log=log)],
+        remaining, n, lambda t0: noop.enqueue(t0=t0), what, cleanup=cleanup)

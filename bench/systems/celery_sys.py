@@ -1,5 +1,7 @@
 """Celery + Redis broker: `delay()`, prefork pool, prefetch x4, no result backend.
 
+Worker flags: --without-mingle --without-gossip (they only shorten start-up here: mingle
+waits ~1 s for replies from other workers; there are none).
 "2 workers" is one worker with `--concurrency 2` (Celery's default on 2 CPUs).
 Completion is counted with one Redis INCR per task (Celery prefetches, so the
 broker queue does not show completion).
@@ -25,13 +27,12 @@ def _env():
 def _worker(concurrency):
     return [sys.executable, "-m", "celery", "-A", "peers.celery_app", "worker",
             "--concurrency", str(concurrency), "-P", "prefork", "-Q", "bench_celery",
-            "-l", "WARNING"]
+            "-l", "WARNING", "--without-mingle", "--without-gossip"]
 
 
 def _setup():
     os.environ.update(_env())
     import redis
-
     from peers.celery_app import COUNTER, noop
 
     r = redis.Redis.from_url(BROKER)
@@ -58,7 +59,7 @@ def _drain(cfg, conc, key):
         res = common.measure_drain(lambda: n - int(r.get(counter) or 0), n, [p],
                                    cfg["timeout"], "celery worker", log)
     finally:
-        common.stop(p, grace=10)
+        common.stop(p)
         r.delete(*KEYS)
     out = {key: res["rate"]}
     if conc == 1:
@@ -67,7 +68,18 @@ def _drain(cfg, conc, key):
 
 
 def t_drain1(cfg):
-    return _drain(cfg, 1, "drain1")
+    """Drain with 1 worker, then the latency test on that worker once idle."""
+    r, noop, counter = _setup()
+    n = cfg["n_drain"][SYSTEM]
+    for _ in range(n):
+        noop.delay()
+    try:
+        return common.drain_then_latency(
+            cfg, lambda lat_env, log: [common.start(_worker(1), env={**_env(), **lat_env}, log=log)],
+            lambda: n - int(r.get(counter) or 0), n, lambda t0: noop.delay(t0=t0),
+            "celery-drain1")
+    finally:
+        r.delete(*KEYS)
 
 
 def t_drain2(cfg):
@@ -83,7 +95,7 @@ def t_latency(cfg):
         res = common.measure_latency(lambda t0: noop.delay(t0=t0), lat, cfg["n_lat"], [p],
                                      timeout=cfg["timeout"], what="celery worker", log=log)
     finally:
-        common.stop(p, grace=10)
+        common.stop(p)
         lat.cleanup()
         r.delete(*KEYS)
     return {"lat_p50": res["p50"], "lat_p99": res["p99"]}
@@ -91,7 +103,7 @@ def t_latency(cfg):
 
 TESTS = {
     "enqueue": (t_enqueue, ["enq1"]),
-    "drain1": (t_drain1, ["drain1", "startup"]),
+    "drain1": (t_drain1, ["drain1", "startup", "lat_p50", "lat_p99"]),
     "drain2": (t_drain2, ["drain2"]),
     "latency": (t_latency, ["lat_p50", "lat_p99"]),
 }

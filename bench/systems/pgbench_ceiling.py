@@ -29,7 +29,10 @@ def setup(cfg):
 
 
 def _pgbench(cfg, script: str, clients: int) -> float:
-    cmd = ["pgbench", "-n", "-M", "prepared", "-T", str(cfg["pgbench_T"]), "-c", str(clients),
+    # QUICK: a fixed number of script runs per client (-t) instead of -T seconds.
+    txns = (cfg.get("pgbench_t") or {}).get(script)
+    length = ["-t", str(txns)] if txns else ["-T", str(cfg["pgbench_T"])]
+    cmd = ["pgbench", "-n", "-M", "prepared", *length, "-c", str(clients),
            "-j", str(clients), "-f", str(DIR / script), "-h", common.PG_HOST, "-p",
            common.PG_PORT, "-U", common.PG_USER, cfg["db"]]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg["pgbench_T"] + 60)
@@ -49,7 +52,8 @@ def _jobs(cfg, prefill: int):
             c.execute("INSERT INTO jobs (queue, status, payload) SELECT 'default', 0, '{}' "
                       "FROM generate_series(1, %s)", (prefill,))
         c.execute("VACUUM ANALYZE jobs")
-        c.execute("CHECKPOINT")
+        if cfg.get("pgbench_checkpoint", True):
+            c.execute("CHECKPOINT")
 
 
 def _left(cfg) -> int:
@@ -67,8 +71,9 @@ def t_enqueue(cfg):
 
 def t_claim(cfg):
     out = {}
-    _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
-    out["drain1_single"] = _pgbench(cfg, "claim_complete.sql", 1)
+    if cfg.get("pgbench_single", True):
+        _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
+        out["drain1_single"] = _pgbench(cfg, "claim_complete.sql", 1)
     for clients, key in ((1, "drain1"), (2, "drain2")):
         _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
         out[key] = _pgbench(cfg, "claim_complete_batch100.sql", clients) * 100

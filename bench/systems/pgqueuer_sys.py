@@ -75,6 +75,7 @@ def _drain(cfg, workers, key):
     with common.pg_connect(cfg["db"]) as conn:
         _reset(conn)
         _bulk(_q(conn), n)
+        conn.execute("ANALYZE pgqueuer")  # fresh stats after the fill
         procs = [common.start(WORKER, env=_env(cfg), log=log) for _ in range(workers)]
         try:
             r = common.measure_drain(_remaining(conn), n, procs, cfg["timeout"], "pgq run", log)
@@ -89,7 +90,19 @@ def _drain(cfg, workers, key):
 
 
 def t_drain1(cfg):
-    return _drain(cfg, 1, "drain1")
+    """Drain with 1 worker, then the latency test on that worker once idle."""
+    n = cfg["n_drain"][SYSTEM]
+    with common.pg_connect(cfg["db"]) as conn:
+        q = _q(conn)
+        _reset(conn)
+        _bulk(q, n)
+        conn.execute("ANALYZE pgqueuer")  # fresh stats after the fill
+        out = common.drain_then_latency(
+            cfg, lambda lat_env, log: [common.start(WORKER, env={**_env(cfg), **lat_env}, log=log)],
+            _remaining(conn), n, lambda t0: q.enqueue("noop", repr(t0).encode()),
+            "pgqueuer-drain1", cleanup=lambda: _reset(conn))
+        _reset(conn)
+    return out
 
 
 def t_drain2(cfg):
@@ -116,7 +129,7 @@ def t_latency(cfg):
 
 TESTS = {
     "enqueue": (t_enqueue, ["enq1", "enqbulk"]),
-    "drain1": (t_drain1, ["drain1", "startup"]),
+    "drain1": (t_drain1, ["drain1", "startup", "lat_p50", "lat_p99"]),
     "drain2": (t_drain2, ["drain2"]),
     "latency": (t_latency, ["lat_p50", "lat_p99"]),
 }

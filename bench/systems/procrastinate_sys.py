@@ -65,6 +65,7 @@ def _drain(cfg, workers, key):
         _reset(conn)
         for i in range(0, n, 1000):
             noop.batch_defer(*[{} for _ in range(min(1000, n - i))])
+        conn.execute("ANALYZE procrastinate_jobs")  # fresh stats after the fill
         procs = [common.start(WORKER, env=_env(cfg), log=log) for _ in range(workers)]
         try:
             r = common.measure_drain(_remaining(conn), n, procs, cfg["timeout"], "procrastinate worker", log)
@@ -79,7 +80,20 @@ def _drain(cfg, workers, key):
 
 
 def t_drain1(cfg):
-    return _drain(cfg, 1, "drain1")
+    """Drain with 1 worker, then the latency test on that worker once idle."""
+    app, noop = _app(cfg)
+    n = cfg["n_drain"][SYSTEM]
+    with common.pg_connect(cfg["db"]) as conn, app.open():
+        _reset(conn)
+        for i in range(0, n, 1000):
+            noop.batch_defer(*[{} for _ in range(min(1000, n - i))])
+        conn.execute("ANALYZE procrastinate_jobs")  # fresh stats after the fill
+        out = common.drain_then_latency(
+            cfg, lambda lat_env, log: [common.start(WORKER, env={**_env(cfg), **lat_env}, log=log)],
+            _remaining(conn), n, lambda t0: noop.defer(t0=t0), "procrastinate-drain1",
+            cleanup=lambda: _reset(conn))
+        _reset(conn)
+    return out
 
 
 def t_drain2(cfg):
@@ -105,7 +119,7 @@ def t_latency(cfg):
 
 TESTS = {
     "enqueue": (t_enqueue, ["enq1", "enqbulk"]),
-    "drain1": (t_drain1, ["drain1", "startup"]),
+    "drain1": (t_drain1, ["drain1", "startup", "lat_p50", "lat_p99"]),
     "drain2": (t_drain2, ["drain2"]),
     "latency": (t_latency, ["lat_p50", "lat_p99"]),
 }

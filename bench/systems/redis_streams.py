@@ -70,7 +70,17 @@ def _consume(cfg, procs_n, key):
 
 
 def t_consume1(cfg):
-    return _consume(cfg, 1, "cons1")
+    """Consume with 1 consumer, then the latency test on that consumer once idle."""
+    r = _r()
+    n = cfg["n_backlog"]
+    _fill(r, n)
+    try:
+        return common.drain_then_latency(
+            cfg, lambda lat_env, log: [common.start(_consumer("c0"), env=lat_env, log=log)],
+            _remaining(r), n, lambda t0: r.xadd(STREAM, {"t0": repr(t0)}), "redis-consume1",
+            keys=("cons1", "_startup", "elat_p50", "elat_p99"))
+    finally:
+        r.delete(STREAM)
 
 
 def t_consume2(cfg):
@@ -95,7 +105,7 @@ def t_latency(cfg):
 
 TESTS = {
     "publish": (t_publish, ["pub1", "pubbulk"]),
-    "consume1": (t_consume1, ["cons1"]),
+    "consume1": (t_consume1, ["cons1", "elat_p50", "elat_p99"]),
     "consume2": (t_consume2, ["cons2"]),
     "latency": (t_latency, ["elat_p50", "elat_p99"]),
 }
