@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import connections
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.backends.immediate import ImmediateBackend as DjangoImmediateBackend
@@ -11,6 +10,7 @@ from django.tasks.signals import task_enqueued
 
 from . import jobstore
 from .conf import JobOptions, database_alias
+from .db import session_cursor
 from .payload import dumps
 from .results import build_result, import_task
 from .tasks import EventjobsTask, validate_task_options
@@ -66,7 +66,7 @@ class PostgresBackend(BaseTaskBackend):
             "notify": self.job_options.listen,
             **self.effective_options(task),
         }
-        with connections[self.database].cursor() as cursor:
+        with session_cursor(self.database, prepare=True) as cursor:
             job_id, status, enqueued_at, _run_after, _ = jobstore.insert_job(cursor, params)
         result = TaskResult(
             task=task,

@@ -65,3 +65,11 @@ def eventjobs_setting(name: str, default=None):
 def database_alias() -> str:
     """The database alias both halves use (EVENTJOBS["DATABASE"], default "default")."""
     return eventjobs_setting("DATABASE", "default")
+
+
+def prepare_statements() -> bool:
+    """EVENTJOBS["PREPARE_STATEMENTS"] (default True): prepare hot statements server-side.
+
+    Turn off behind a pooler in transaction mode that does not track prepared statements.
+    """
+    return bool(eventjobs_setting("PREPARE_STATEMENTS", True))

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
 from django.db import connections
+
+from .conf import prepare_statements
 
 # Django-only OPTIONS that psycopg.connect() does not understand.
 _DJANGO_ONLY = {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory",
@@ -29,3 +35,29 @@ def psycopg_params(alias: str) -> dict:
 def describe(params: dict) -> str:
     """host:port/dbname, for logs (never the password)."""
     return f"{params.get('host', 'local')}:{params.get('port', 5432)}/{params.get('dbname')}"
+
+
+@contextmanager
+def session_cursor(alias: str, prepare: bool = False) -> Iterator:
+    """A Django cursor on the session of `alias` whose statements psycopg may prepare.
+
+    It is Django's own connection and transaction (so enqueue/publish join the caller's
+    transaction) and Django's cursor wrapper (so execute_wrappers, query logging and
+    assertNumQueries see it), over a server-side-binding psycopg cursor. With `prepare`
+    (and EVENTJOBS["PREPARE_STATEMENTS"], default on), the statement is prepared on first
+    use: the hot single-row inserts spend much of their time being parsed and planned.
+    Django opens connections with prepare_threshold=None, which would make psycopg ignore
+    any prepare; it is lowered only while our statement runs, so other queries stay as
+    they were.
+    """
+    connection = connections[alias]
+    connection.ensure_connection()
+    raw = connection.connection
+    saved = raw.prepare_threshold
+    if prepare and prepare_statements():
+        raw.prepare_threshold = 0
+    try:
+        with connection._prepare_cursor(psycopg.Cursor(raw)) as cursor:
+            yield cursor
+    finally:
+        raw.prepare_threshold = saved

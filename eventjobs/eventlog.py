@@ -12,10 +12,9 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from django.db import connections
-
 from . import eventstore
 from .conf import database_alias
+from .db import session_cursor
 from .eventconf import MAX_TYPE_LENGTH, EventOptions
 from .exceptions import InvalidPayload
 from .partitions import key_hash, show_position
@@ -108,7 +107,7 @@ def publish(type: str, data: Any = None, *, key: str | None = None,
     """Append one event in the current transaction; it exists iff the transaction commits."""
     text, hashed = _validate(type, data, key, source, "publish()")
     alias = database_alias()
-    with connections[alias].cursor() as cursor:
+    with session_cursor(alias, prepare=True) as cursor:
         event_id, created_at, txid = eventstore.insert_event(cursor, {
             "type": type, "key": key, "key_hash": hashed, "data": text, "source": source,
             "notify": EventOptions.load().listen})
@@ -140,7 +139,7 @@ def publish_many(events: Iterable[dict]) -> list[Event]:
         sources.append(item.get("source"))
         values.append(data)
     alias = database_alias()
-    with connections[alias].cursor() as cursor:
+    with session_cursor(alias) as cursor:
         rows = eventstore.insert_events(cursor, {"types": types, "keys": keys,
                                                  "key_hashes": hashes, "data": texts,
                                                  "sources": sources,

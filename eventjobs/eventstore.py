@@ -52,7 +52,7 @@ def connect(params: dict[str, Any], application_name: str,
     return conn
 
 
-# -- publishing (Django cursor, caller's transaction) ---------------------------------------
+# -- publishing (the caller's session and transaction: db.session_cursor) --------------------
 def insert_event(cursor, params: dict[str, Any]) -> tuple:
     """(id, created_at, txid text)."""
     cursor.execute(_sql("publish"), params)

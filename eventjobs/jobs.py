@@ -10,6 +10,7 @@ from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.signals import task_enqueued
 
 from . import jobstore
+from .db import session_cursor
 from .payload import dumps
 
 
@@ -32,22 +33,22 @@ def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]
     """
     backend = _backend(task)
     backend.validate_task(task)
-    calls = [(list(args), dict(kwargs)) for args, kwargs in calls]
-    args_json = [dumps(args, f"calls[{i}] args") for i, (args, _) in enumerate(calls)]
-    kwargs_json = [dumps(kwargs, f"calls[{i}] kwargs") for i, (_, kwargs) in enumerate(calls)]
+    calls = [[list(args), dict(kwargs)] for args, kwargs in calls]
     if not calls:
         return []
     params = {
         "task_path": task.module_path, "backend": backend.alias, "queue": task.queue_name,
-        "priority": task.priority, "takes_context": task.takes_context, "args": args_json,
-        "kwargs": kwargs_json, "run_after": task.run_after, "notify": backend.job_options.listen,
+        "priority": task.priority, "takes_context": task.takes_context,
+        # One validation and encoding pass over the whole batch; a bad item is reported as
+        # calls[i][0] (its args) or calls[i][1] (its kwargs).
+        "items": dumps(calls, "calls"),
+        "run_after": task.run_after, "notify": backend.job_options.listen,
         **backend.effective_options(task),
     }
-    with connections[backend.database].cursor() as cursor:
-        rows = jobstore.insert_jobs(cursor, params)
+    with session_cursor(backend.database) as cursor:
+        ids, enqueued_at = jobstore.insert_jobs(cursor, params)
     results = []
-    for (job_id, _status, enqueued_at, _run_after, _), (args, kwargs) in zip(rows, calls,
-                                                                            strict=True):
+    for job_id, (args, kwargs) in zip(ids, calls, strict=True):
         result = TaskResult(task=task, id=str(job_id), status=TaskResultStatus.READY,
                             enqueued_at=enqueued_at, started_at=None, finished_at=None,
                             last_attempted_at=None, args=args, kwargs=kwargs,

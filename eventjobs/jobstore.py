@@ -24,15 +24,18 @@ def _sql(name: str) -> str:
 
 
 def insert_job(cursor, params: dict[str, Any]) -> tuple:
-    """Insert one job on a Django cursor; returns (id, status, enqueued_at, run_after)."""
+    """Insert one job on the caller's session; returns (id, status, enqueued_at, run_after)."""
     cursor.execute(_sql("enqueue"), params)
     return cursor.fetchone()
 
 
-def insert_jobs(cursor, params: dict[str, Any]) -> list[tuple]:
-    """Insert many jobs of one task in one statement."""
+def insert_jobs(cursor, params: dict[str, Any]) -> tuple[list[int], datetime]:
+    """Insert many jobs of one task in one statement; params["items"] is a JSON array of
+    [args, kwargs] pairs (one parameter, cheaper to send than two typed arrays).
+    Returns the new ids in order and their enqueue time."""
     cursor.execute(_sql("enqueue_many"), params)
-    return cursor.fetchall()
+    ids, enqueued_at, _ = cursor.fetchone()
+    return ids, enqueued_at
 
 
 def connect(params: dict[str, Any], application_name: str) -> psycopg.Connection:

@@ -24,25 +24,27 @@ SELECT id, status, enqueued_at, run_after,
 FROM job;
 
 -- name: enqueue_many
--- Bulk insert from parallel arrays in one statement; one NOTIFY per queue survives
--- (PostgreSQL folds duplicates within a transaction).
+-- Bulk insert from one JSON array of [args, kwargs] pairs. Returns one row (the ids in
+-- order and the shared enqueue time) instead of a row per job; one NOTIFY per queue
+-- survives (PostgreSQL folds duplicates within a transaction).
 WITH job AS (
     INSERT INTO eventjobs_job (
         task_path, backend, queue, priority, takes_context, args, kwargs, status,
         run_after, enqueued_at, max_attempts, retry_backoff, timeout, attempt, worker_ids, errors
     )
     SELECT %(task_path)s, %(backend)s, %(queue)s, %(priority)s, %(takes_context)s,
-           item.args, item.kwargs,
+           item.pair -> 0, item.pair -> 1,
            CASE WHEN %(run_after)s::timestamptz > now() THEN 'SCHEDULED' ELSE 'READY' END,
            coalesce(%(run_after)s::timestamptz, now()), now(),
            %(max_attempts)s, %(retry_backoff)s, %(timeout)s, 0, '[]', '[]'
-    FROM unnest(%(args)s::jsonb[], %(kwargs)s::jsonb[]) WITH ORDINALITY AS item(args, kwargs, n)
+    FROM jsonb_array_elements(%(items)s::jsonb) WITH ORDINALITY AS item(pair, n)
     ORDER BY item.n
-    RETURNING id, status, queue, enqueued_at, run_after
+    RETURNING id, status, queue
 )
-SELECT id, status, enqueued_at, run_after,
-       CASE WHEN %(notify)s AND status = 'READY' THEN pg_notify('eventjobs_job', queue) END
-FROM job ORDER BY id;
+SELECT array_agg(id ORDER BY id), now(),
+       CASE WHEN %(notify)s AND bool_or(status = 'READY')
+            THEN pg_notify('eventjobs_job', min(queue)) END
+FROM job;
 
 -- name: claim
 -- Take up to `limit` due jobs, highest priority first, then oldest. SKIP LOCKED lets
