@@ -73,7 +73,6 @@ class Job(models.Model):
                 name="eventjobs_job_finished",
                 condition=models.Q(status__in=["SUCCESSFUL", "FAILED"]),
             ),
-            models.Index(fields=["queue", "status"], name="eventjobs_job_queue_status"),
         ]
 
     def __str__(self) -> str:
