@@ -9,6 +9,7 @@ others back) and their successes are recorded in batches.
 from __future__ import annotations
 
 import ctypes
+import json
 import logging
 import os
 import signal
@@ -26,7 +27,9 @@ import psycopg
 from django.tasks import TaskResultStatus
 
 from . import jobstore
-from .executor import Outcome, execute, send_finished
+from .exceptions import TaskNotFound
+from .executor import Outcome, error_record, execute, send_finished
+from .heartbeat import Heartbeat
 from .results import build_result, import_task
 from .retry import backoff_delay, next_status
 
@@ -112,8 +115,6 @@ class ChildWorker:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        from .heartbeat import Heartbeat
-
         self.conn = jobstore.connect(self.config.db_params, f"eventjobs worker {self.worker_id}")
         # Stamp times with the database's clock, never this machine's.
         self.clock_offset = jobstore.database_now(self.conn) - datetime.now(UTC)
@@ -169,6 +170,11 @@ class ChildWorker:
                 for job in ([self.current] if self.current else []) + list(self.buffer)]
         try:
             conn = jobstore.connect(self.config.db_params, f"eventjobs release {self.worker_id}")
+            # Successes not flushed yet are recorded first (fenced: a concurrent flush by
+            # the job thread makes one of the two updates match nothing).
+            jobstore.finish_successes(conn, [
+                (job["id"], job["lease_token"], outcome.return_json, started, finished)
+                for job, _, outcome, started, finished in list(self.successes)])
             released = jobstore.release(conn, held)
             jobstore.deregister_worker(conn, self.worker_id)
             conn.close()
@@ -294,9 +300,6 @@ class ChildWorker:
             logger.warning("job %s: %s; released, retrying in %.0fs (fails after %.0fs)",
                            job["id"], exc, delay, self.config.import_grace_seconds)
         else:
-            from .exceptions import TaskNotFound
-            from .executor import error_record
-
             error = {**error_record(TaskNotFound(str(exc))), "attempt": job["attempt"],
                      "worker_id": self.worker_id}
             jobstore.finish_failure(self.conn, job_id=job["id"], token=job["lease_token"],
@@ -326,7 +329,7 @@ class ChildWorker:
                 continue
             object.__setattr__(task_result, "finished_at", finished)
             send_finished(task_result, TaskResultStatus.SUCCESSFUL, self.sender,
-                          return_value=_loads(outcome.return_json))
+                          return_value=json.loads(outcome.return_json))
 
     def _release_buffer(self) -> None:
         held = [(job["id"], job["lease_token"], 0.0) for job in self.buffer]
@@ -348,8 +351,3 @@ class ChildWorker:
             self.pipe = None
             self.request_stop()
 
-
-def _loads(text: str):
-    import json
-
-    return json.loads(text)

@@ -61,8 +61,12 @@ def _reset():
 
 
 def _remaining() -> int:
+    # One count per status, so each is answered from its partial index: a single
+    # `status IN (...)` count would scan the whole table (1M rows in the scale tests)
+    # 40 times a second and slow the worker it is measuring.
     return dj.count(
-        f"SELECT count(*) FROM {TABLE} WHERE status IN ('READY', 'RUNNING')")
+        f"SELECT (SELECT count(*) FROM {TABLE} WHERE status = 'READY')"
+        f" + (SELECT count(*) FROM {TABLE} WHERE status = 'RUNNING')")
 
 
 def _check_all_successful(expect_min: int) -> None:
