@@ -12,10 +12,10 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 import eventjobs
 from eventjobs.models import Job
+from tests.acceptance.helpers import alive, db_now, pid_of, row
 from tests.conftest import wait_until
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import (
@@ -35,14 +35,8 @@ SHORT_LEASE = {"EVENTJOBS_LEASE_SECONDS": str(LEASE), "EVENTJOBS_POLL_SECONDS": 
 WORKER_LOST = "eventjobs.exceptions.WorkerLost"
 
 
-def db_now():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
 
 
-def row(job_id) -> dict:
-    return Job.objects.filter(pk=job_id).values().get()
 
 
 def phases(prefix: str) -> list[tuple[str, int, int]]:
@@ -51,19 +45,8 @@ def phases(prefix: str) -> list[tuple[str, int, int]]:
                 .values_list("job_key", "attempt", "pid"))
 
 
-def pid_of(worker_id: str) -> int:
-    """Worker ids are host:pid:nonce."""
-    return int(worker_id.split(":")[1])
 
 
-def alive(pid: int) -> bool:
-    """True unless the process is gone or a zombie (PID 1 here may not reap orphans)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 def all_status(ids, status) -> bool:

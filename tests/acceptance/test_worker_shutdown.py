@@ -13,11 +13,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 import eventjobs
 from eventjobs.models import Job, Worker
+from tests.acceptance.helpers import alive, db_now, pid_of, row
 from tests.conftest import wait_until
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import record, slow_record_db
@@ -27,28 +27,12 @@ pytestmark = [pytest.mark.acceptance, pytest.mark.django_db(transaction=True)]
 WORKER_LOST = "eventjobs.exceptions.WorkerLost"
 
 
-def db_now():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
 
 
-def row(job_id) -> dict:
-    return Job.objects.filter(pk=job_id).values().get()
 
 
-def pid_of(worker_id: str) -> int:
-    return int(worker_id.split(":")[1])
 
 
-def alive(pid: int) -> bool:
-    """True unless the process is gone or a zombie (PID 1 here may not reap orphans)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 def untouched(job: dict) -> bool:
