@@ -170,9 +170,11 @@ class Supervisor:
         error = {**error_record(exc), "attempt": attempt, "worker_id": worker_id}
         try:
             self._connection()
-            jobstore.finish_failure(self.conn, job_id=job_id, token=UUID(token), status=status,
-                                    error=error, delay=delay, started=None)
-            logger.error("job %s: %s; now %s", job_id, exc, status)
+            recorded = jobstore.finish_failure(self.conn, job_id=job_id, token=UUID(token),
+                                               status=status, error=error, delay=delay,
+                                               started=None)
+            if recorded:  # else the child released or finished it before dying
+                logger.error("job %s: %s; now %s", job_id, exc, status)
         except psycopg.Error as db_exc:
             logger.warning("job %s: could not record %s (%s); its lease will expire", job_id,
                            type(exc).__name__, db_exc)
