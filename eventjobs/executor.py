@@ -28,9 +28,15 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     cls = type(exc)
     return {
         "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
-        "traceback": "".join(traceback.format_exception(exc)),
-        "message": str(exc)[:2000],
+        "traceback": _storable("".join(traceback.format_exception(exc))),
+        "message": _storable(str(exc)[:2000]),
     }
+
+
+def _storable(text: str) -> str:
+    """Text jsonb accepts: NUL and lone surrogates (e.g. from undecodable file names)
+    would make PostgreSQL refuse the error record and hide the real error."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def execute(task: Task, task_result: TaskResult, sender: type) -> Outcome:

@@ -30,7 +30,9 @@ class Heartbeat(threading.Thread):
 
     def __init__(self, *, db_params: dict, worker_id: str, host: str, queues: list[str],
                  lease_seconds: float, interval: float, listen: bool, wake: threading.Event,
-                 on_lost: Callable[[set[int]], None], on_orphaned: Callable[[], None]):
+                 on_lost: Callable[[set[tuple[int, UUID]]], None],
+                 on_orphaned: Callable[[], None], on_tick: Callable[[psycopg.Connection], None],
+                 parent_pid: int):
         super().__init__(name="eventjobs-heartbeat", daemon=True)
         self.db_params = db_params
         self.worker_id = worker_id
@@ -42,7 +44,8 @@ class Heartbeat(threading.Thread):
         self.wake = wake
         self.on_lost = on_lost
         self.on_orphaned = on_orphaned
-        self.parent_pid = os.getppid()
+        self.on_tick = on_tick
+        self.parent_pid = parent_pid
         self.stop_event = threading.Event()
         self.lock = threading.Lock()
         self.held: dict[int, UUID] = {}
@@ -79,6 +82,7 @@ class Heartbeat(threading.Thread):
                 if time.monotonic() >= next_beat:
                     self._beat()
                     next_beat = time.monotonic() + self.interval
+                self.on_tick(self.conn)
                 if os.getppid() != self.parent_pid:
                     logger.error("worker %s: supervisor died; stopping", self.worker_id)
                     self.on_orphaned()
@@ -102,17 +106,18 @@ class Heartbeat(threading.Thread):
         with self.lock:
             held = list(self.held.items())
         kept = jobstore.extend_leases(self.conn, held, self.lease_seconds)
-        lost = {job_id for job_id, _ in held if job_id not in kept}
         with self.lock:
-            # A job finished between the snapshot and the update is not lost.
-            lost = {job_id for job_id in lost if job_id in self.held}
-            for job_id in lost:
+            # Lost: not renewed, and still held under the same token (a job finished or
+            # re-claimed meanwhile is not lost).
+            lost = {(job_id, token) for job_id, token in held
+                    if job_id not in kept and self.held.get(job_id) == token}
+            for job_id, _ in lost:
                 del self.held[job_id]
             running = self.running
         if lost:
             logger.warning("worker %s: lease lost for job(s) %s (rescued after expiry); "
                            "their outcome will not be recorded by this worker",
-                           self.worker_id, sorted(lost))
+                           self.worker_id, sorted(job_id for job_id, _ in lost))
             self.on_lost(lost)
         jobstore.touch_worker(self.conn, worker_id=self.worker_id, host=self.host,
                               pid=os.getpid(), queues=self.queues, running=running)

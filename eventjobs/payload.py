@@ -14,6 +14,8 @@ from typing import Any
 
 from .exceptions import InvalidPayload
 
+MAX_DEPTH = 100  # also ends the walk of a circular structure
+
 _HINTS = {
     set: "sets are not JSON; pass a sorted list",
     frozenset: "sets are not JSON; pass a sorted list",
@@ -24,9 +26,12 @@ _HINTS = {
 
 def validate_json(value: Any, where: str) -> None:
     """Raise InvalidPayload unless `value` round-trips through jsonb unchanged."""
-    stack: list[tuple[Any, str]] = [(value, where)]
+    stack: list[tuple[Any, str, int]] = [(value, where, 0)]
     while stack:
-        item, path = stack.pop()
+        item, path, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidPayload(f"{path}: nested more than {MAX_DEPTH} levels deep (or "
+                                 "circular); pass flatter data")
         if item is None or isinstance(item, bool | int):
             continue
         if isinstance(item, float):
@@ -37,7 +42,7 @@ def validate_json(value: Any, where: str) -> None:
             _check_text(item, path)
             continue
         if isinstance(item, list | tuple):
-            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+            stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
             continue
         if isinstance(item, dict):
             for key, v in item.items():
@@ -47,7 +52,7 @@ def validate_json(value: Any, where: str) -> None:
                         "be strings (it would silently come back as a string)"
                     )
                 _check_text(key, f"{path} key {key!r}")
-                stack.append((v, f"{path}[{key!r}]"))
+                stack.append((v, f"{path}[{key!r}]", depth + 1))
             continue
         hint = _HINTS.get(type(item)) or (
             f"{type(item).__name__} is not JSON; pass plain data (ids, strings, numbers, "

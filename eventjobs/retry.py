@@ -16,7 +16,8 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
     """
     if base <= 0:
         return 0.0
-    step = min(base * 2 ** max(attempt - 1, 0), MAX_DELAY_SECONDS)
+    # The exponent is capped so huge attempt counts cannot overflow a float.
+    step = min(base * 2 ** min(max(attempt - 1, 0), 32), MAX_DELAY_SECONDS)
     return step * (1 + (rng or random).random() * 0.25)
 
 

@@ -6,6 +6,7 @@ from django.db.models import Count
 from django.tasks import task_backends
 
 from .backends import PostgresBackend
+from .conf import database_alias
 
 STATUSES = ("READY", "RUNNING", "SUCCESSFUL", "FAILED")
 
@@ -19,7 +20,7 @@ def jobs_status() -> dict:
         if isinstance(backend, PostgresBackend):
             queues |= backend.queues
     counts = {queue: dict.fromkeys(STATUSES, 0) for queue in sorted(queues)}
-    for row in Job.objects.values("queue", "status").annotate(n=Count("id")).order_by():
+    for row in Job.objects.using(database_alias()).values("queue", "status").annotate(n=Count("id")).order_by():
         status = "READY" if row["status"] == "SCHEDULED" else row["status"]
         counts.setdefault(row["queue"], dict.fromkeys(STATUSES, 0))[status] += row["n"]
     return counts
@@ -31,7 +32,7 @@ def workers_status() -> list[dict]:
     return [
         {"id": w.id, "host": w.host, "pid": w.pid, "queues": list(w.queues),
          "last_seen": w.last_seen.isoformat().replace("+00:00", "Z"), "running": w.running}
-        for w in Worker.objects.order_by("id")
+        for w in Worker.objects.using(database_alias()).order_by("id")
     ]
 
 

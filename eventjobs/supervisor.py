@@ -14,7 +14,7 @@ import multiprocessing
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait as wait_for
 from uuid import UUID
 
@@ -91,7 +91,8 @@ class Supervisor:
     # -- children --------------------------------------------------------------------------
     def _spawn(self, slot: int) -> None:
         parent_end, child_end = _mp.Pipe(duplex=False)
-        process = _mp.Process(target=child_main, args=(self.config, child_end),
+        config = replace(self.config, supervisor_pid=os.getpid())
+        process = _mp.Process(target=child_main, args=(config, child_end),
                               name=f"eventjobs-worker-{slot}", daemon=False)
         process.start()
         child_end.close()
@@ -151,6 +152,7 @@ class Supervisor:
     def _enforce_timeouts(self) -> None:
         now = time.monotonic()
         for child in self.children.values():
+            self._drain_pipe(child)  # act on what it runs now, not on a stale message
             if child.deadline is not None and now > child.deadline and child.job:
                 job_id, _, timeout, *_ = child.job
                 logger.error("job %s exceeded its timeout of %ss; killing worker process %s",

@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
+from uuid import UUID
 
 import psycopg
 from django.tasks import TaskResultStatus
@@ -57,6 +58,8 @@ class WorkerConfig:
     settings_module: str
     # With --burst --max-wait: keep waiting for scheduled/leased jobs until this time.time().
     burst_deadline: float | None = None
+    # The supervisor's pid: a child whose parent is no longer this pid is orphaned.
+    supervisor_pid: int | None = None
 
 
 def child_main(config: WorkerConfig, pipe: Connection) -> None:
@@ -104,8 +107,11 @@ class ChildWorker:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.buffer: deque[dict] = deque()
-        self.lost: set[int] = set()
+        self.lost: set[tuple[int, UUID]] = set()  # (id, lease token) taken from us
         self.successes: list[tuple] = []
+        # Successes are recorded by the job thread, or by the heartbeat thread while a
+        # long job runs; the lock makes each batch taken once.
+        self.successes_lock = threading.Lock()
         self.last_flush = time.monotonic()
         self.avg_seconds = 1.0  # pessimistic until measured: claim one at a time
         self.conn = None
@@ -124,7 +130,8 @@ class ChildWorker:
             db_params=self.config.db_params, worker_id=self.worker_id, host=self.host,
             queues=self.config.queues, lease_seconds=self.config.lease_seconds,
             interval=self.config.heartbeat_seconds, listen=self.config.listen, wake=self.wake,
-            on_lost=self.lost.update, on_orphaned=self.request_stop,
+            on_lost=self.lost.update, on_orphaned=self.request_stop, on_tick=self._flush_stale,
+            parent_pid=self.config.supervisor_pid or os.getppid(),
         )
         self.heartbeat.start()
 
@@ -193,8 +200,10 @@ class ChildWorker:
                 return True
             return False
         job = self.buffer.popleft()
-        if job["id"] in self.lost:
-            self.lost.discard(job["id"])
+        if (job["id"], job["lease_token"]) in self.lost:
+            # Rescued from us before it started: it is someone else's now.
+            self.lost.discard((job["id"], job["lease_token"]))
+            self.heartbeat.drop(job["id"])
             return True
         self.run_job(job)
         self.flush(force=not self.buffer)
@@ -215,6 +224,8 @@ class ChildWorker:
 
     def _promote_or_wait(self) -> bool:
         """Nothing ready: promote due scheduled jobs, else sleep until woken or due."""
+        if self.stopping.is_set():
+            return True  # the run loop sees `stopping` and ends
         if jobstore.promote_due(self.conn):
             return True
         if self.config.burst and not self._burst_should_wait():
@@ -259,7 +270,8 @@ class ChildWorker:
         elapsed = time.monotonic() - t0
         self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * elapsed
         if outcome.ok:
-            self.successes.append((job, task_result, outcome, started, finished))
+            with self.successes_lock:
+                self.successes.append((job, task_result, outcome, started, finished))
         else:
             self._record_failure(job, task_result, outcome, started)
         self._tell("idle", job)
@@ -295,7 +307,9 @@ class ChildWorker:
         self.heartbeat.drop(job["id"])
         age = (self.now() - job["enqueued_at"]).total_seconds()
         if age < self.config.import_grace_seconds:
-            delay = backoff_delay(5.0, job["attempt"])
+            # Released attempts are not counted, so back off by age instead: 5 s, growing
+            # to a minute, until the grace period ends.
+            delay = min(max(age / 4, 5.0), 60.0)
             jobstore.release(self.conn, [(job["id"], job["lease_token"], delay)])
             logger.warning("job %s: %s; released, retrying in %.0fs (fails after %.0fs)",
                            job["id"], exc, delay, self.config.import_grace_seconds)
@@ -306,19 +320,22 @@ class ChildWorker:
                                     status="FAILED", error=error, delay=0, started=None)
             logger.error("job %s failed: %s for %.0fs", job["id"], exc, age)
 
-    def flush(self, force: bool = False) -> None:
+    def flush(self, force: bool = False, conn=None) -> None:
         """Record buffered successes: every FLUSH_SECONDS, or now when `force`."""
         if not self.successes:
             return
         if not force and time.monotonic() - self.last_flush < FLUSH_SECONDS:
             return
-        batch, self.successes = self.successes, []
-        self.last_flush = time.monotonic()
+        with self.successes_lock:
+            batch, self.successes = self.successes, []
+            self.last_flush = time.monotonic()
+        if not batch:
+            return
         # Stop renewing before the UPDATE, so a heartbeat racing with it cannot take our
         # own finish for a lost lease (the lease is short-lived only for these ms).
         for job, *_ in batch:
             self.heartbeat.drop(job["id"])
-        kept = jobstore.finish_successes(self.conn, [
+        kept = jobstore.finish_successes(conn or self.conn, [
             (job["id"], job["lease_token"], outcome.return_json, started, finished)
             for job, _, outcome, started, finished in batch
         ])
@@ -330,6 +347,12 @@ class ChildWorker:
             object.__setattr__(task_result, "finished_at", finished)
             send_finished(task_result, TaskResultStatus.SUCCESSFUL, self.sender,
                           return_value=json.loads(outcome.return_json))
+
+    def _flush_stale(self, conn) -> None:
+        """Heartbeat thread: while a job runs, record successes the job thread left
+        behind, so a long job (or its crash) does not hold earlier outcomes back."""
+        if self.current is not None:
+            self.flush(conn=conn)
 
     def _release_buffer(self) -> None:
         held = [(job["id"], job["lease_token"], 0.0) for job in self.buffer]

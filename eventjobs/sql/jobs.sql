@@ -233,9 +233,12 @@ RETURNING id;
 -- name: prune_finished
 -- Delete one batch of finished jobs of one status older than the cut-off. Small
 -- batches keep each statement's locks and WAL short on a busy table.
+-- The filter is repeated outside: a row retried (FAILED -> READY) while we wait for its
+-- lock is re-checked against its new version and kept.
 DELETE FROM eventjobs_job
 WHERE id IN (
     SELECT id FROM eventjobs_job
     WHERE status = %(status)s::varchar AND finished_at < now() - make_interval(secs => %(age)s)
     LIMIT %(batch)s
-);
+)
+AND status = %(status)s::varchar AND finished_at < now() - make_interval(secs => %(age)s);

@@ -34,3 +34,20 @@ def test_invalid_payload_is_a_value_error():
 def test_plain_json_passes_and_serialises_compactly():
     value = {"a": [1, 2.5, None, True, "é"], "b": {"c": ("t", "u")}}
     assert dumps(value, "x") == '{"a":[1,2.5,null,true,"é"],"b":{"c":["t","u"]}}'
+
+
+def test_circular_data_is_refused_not_looped_on():
+    looped: list = []
+    looped.append(looped)
+    with pytest.raises(InvalidPayload, match="circular"):
+        dumps(looped, "args")
+
+
+def test_error_records_are_storable_even_with_nul_and_surrogates():
+    from eventjobs.executor import error_record
+
+    record = error_record(FileNotFoundError("no such file: a\x00b\udce9"))
+    for text in (record["message"], record["traceback"]):
+        assert "\x00" not in text
+        text.encode("utf-8")  # no lone surrogate left
+    assert "no such file: a\\x00b\\udce9" in record["message"]

@@ -26,3 +26,7 @@ def test_next_status():
     assert next_status(1, 3, 0.0) == "READY"
     assert next_status(3, 3, 2.0) == "FAILED"
     assert next_status(1, 1, 0.0) == "FAILED"
+
+
+def test_huge_attempt_counts_do_not_overflow():
+    assert backoff_delay(2, 5000) <= MAX_DELAY_SECONDS * 1.25
