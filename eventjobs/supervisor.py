@@ -16,7 +16,6 @@ import signal
 import time
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import wait as wait_for
-from uuid import UUID
 
 import psycopg
 
@@ -24,6 +23,7 @@ from . import jobstore
 from .db import describe
 from .exceptions import JobTimeout, WorkerLost
 from .executor import error_record
+from .jobslot import JobSlot, RunningJob
 from .maintenance import JobMaintenance
 from .retry import backoff_delay, next_status
 from .shutdown import TwoStepShutdown
@@ -31,22 +31,21 @@ from .worker import WorkerConfig, child_main
 
 logger = logging.getLogger("eventjobs.worker")
 
+TIMEOUT_CHECK_SECONDS = 0.2
+
 # Children are spawned, not forked: they start with no inherited connections or threads.
 _mp = multiprocessing.get_context("spawn")
 
 
 @dataclass
 class Child:
-    """One supervised child process and the job it reported running."""
+    """One supervised child process and its shared job slot."""
 
-    slot: int
+    slot_index: int
     process: multiprocessing.process.BaseProcess
-    pipe: object
+    slot: JobSlot
     started: float = field(default_factory=time.monotonic)
-    # (id, token, timeout, attempt, max_attempts, backoff, worker id) of the running job
-    job: tuple | None = None
-    deadline: float | None = None
-    deadline_hit: bool = False  # a timeout killed it; the failure is already recorded
+    timed_out: int | None = None  # job id a timeout killed it for (failure already recorded)
 
 
 class Supervisor:
@@ -75,7 +74,7 @@ class Supervisor:
             self._spawn(slot)
         next_maintenance = 0.0
         while self.children or (not self.stopping and self.restart_at):
-            self._wait_and_dispatch(timeout=self._next_timeout())
+            self._wait(timeout=self._next_timeout())
             self._reap()
             self._enforce_timeouts()
             self._respawn_due()
@@ -90,47 +89,28 @@ class Supervisor:
 
     # -- children --------------------------------------------------------------------------
     def _spawn(self, slot: int) -> None:
-        parent_end, child_end = _mp.Pipe(duplex=False)
+        job_slot = JobSlot(_mp)
         config = replace(self.config, supervisor_pid=os.getpid())
-        process = _mp.Process(target=child_main, args=(config, child_end),
+        process = _mp.Process(target=child_main, args=(config, job_slot),
                               name=f"eventjobs-worker-{slot}", daemon=False)
         process.start()
-        child_end.close()
-        self.children[slot] = Child(slot=slot, process=process, pipe=parent_end)
+        self.children[slot] = Child(slot_index=slot, process=process, slot=job_slot)
         self.restart_at.pop(slot, None)
 
-    def _wait_and_dispatch(self, timeout: float) -> None:
-        waitables = {c.pipe: c for c in self.children.values()}
-        waitables.update({c.process.sentinel: c for c in self.children.values()})
-        for ready in wait_for(list(waitables), timeout=timeout):
-            child = waitables[ready]
-            if ready is child.pipe:
-                self._drain_pipe(child)
-
-    def _drain_pipe(self, child: Child) -> None:
-        try:
-            while child.pipe.poll():
-                what, *job = child.pipe.recv()
-                if what == "start":
-                    child.job = tuple(job)
-                    timeout = job[2]
-                    child.deadline = time.monotonic() + timeout if timeout else None
-                else:
-                    child.job = None
-                    child.deadline = None
-        except (EOFError, OSError):
-            pass
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a child exits or `timeout` passes."""
+        wait_for([c.process.sentinel for c in self.children.values()], timeout=timeout)
 
     def _reap(self) -> None:
         for slot, child in list(self.children.items()):
             if child.process.is_alive():
                 continue
-            self._drain_pipe(child)
             child.process.join()
             del self.children[slot]
             code = child.process.exitcode
-            if child.job is not None and not child.deadline_hit:
-                self._record_lost(child, WorkerLost(
+            running = child.slot.read()
+            if running is not None and running.job_id != child.timed_out:
+                self._record_lost(running, WorkerLost(
                     f"worker process {child.process.pid} exited with code {code} while running "
                     "this job"))
             if self.stopping or (self.config.burst and code == 0):
@@ -150,36 +130,35 @@ class Supervisor:
                 self._spawn(slot)
 
     def _enforce_timeouts(self) -> None:
-        now = time.monotonic()
         for child in self.children.values():
-            self._drain_pipe(child)  # act on what it runs now, not on a stale message
-            if child.deadline is not None and now > child.deadline and child.job:
-                job_id, _, timeout, *_ = child.job
+            running = child.slot.read()
+            if running is None or running.deadline is None:
+                continue
+            if time.monotonic() > running.deadline and child.process.is_alive():
                 logger.error("job %s exceeded its timeout of %ss; killing worker process %s",
-                             job_id, timeout, child.process.pid)
+                             running.job_id, running.timeout, child.process.pid)
                 child.process.kill()
                 child.process.join()
-                self._record_lost(child, JobTimeout(f"job exceeded its timeout of {timeout}s"))
-                child.deadline_hit = True
+                child.timed_out = running.job_id
+                self._record_lost(running, JobTimeout(
+                    f"job exceeded its timeout of {running.timeout}s"))
 
-    def _record_lost(self, child: Child, exc: Exception) -> None:
+    def _record_lost(self, running: RunningJob, exc: Exception) -> None:
         """Record a failed attempt for the job a dead child was running (fenced by token)."""
-        job_id, token, _timeout, attempt, max_attempts, backoff, worker_id = child.job
-        child.job = None
-        child.deadline = None
-        delay = backoff_delay(backoff, attempt)
-        status = next_status(attempt, max_attempts, delay)
-        error = {**error_record(exc), "attempt": attempt, "worker_id": worker_id}
+        delay = backoff_delay(running.retry_backoff, running.attempt)
+        status = next_status(running.attempt, running.max_attempts, delay)
+        error = {**error_record(exc), "attempt": running.attempt,
+                 "worker_id": running.worker_id}
         try:
             self._connection()
-            recorded = jobstore.finish_failure(self.conn, job_id=job_id, token=UUID(token),
-                                               status=status, error=error, delay=delay,
-                                               started=None)
+            recorded = jobstore.finish_failure(self.conn, job_id=running.job_id,
+                                               token=running.token, status=status, error=error,
+                                               delay=delay, started=None)
             if recorded:  # else the child released or finished it before dying
-                logger.error("job %s: %s; now %s", job_id, exc, status)
+                logger.error("job %s: %s; now %s", running.job_id, exc, status)
         except psycopg.Error as db_exc:
-            logger.warning("job %s: could not record %s (%s); its lease will expire", job_id,
-                           type(exc).__name__, db_exc)
+            logger.warning("job %s: could not record %s (%s); its lease will expire",
+                           running.job_id, type(exc).__name__, db_exc)
             self._drop_connection()
 
     # -- maintenance and timing ------------------------------------------------------------
@@ -201,11 +180,8 @@ class Supervisor:
         self.conn = None
 
     def _next_timeout(self) -> float:
-        timeout = self.config.poll_seconds
-        deadlines = [c.deadline for c in self.children.values() if c.deadline]
-        if deadlines:
-            timeout = min(timeout, max(0.0, min(deadlines) - time.monotonic()))
-        return max(timeout, 0.01)
+        # Timeouts are checked this often: a job may overrun its timeout by up to this.
+        return max(min(self.config.poll_seconds, TIMEOUT_CHECK_SECONDS), 0.01)
 
     # -- stopping ------------------------------------------------------------------------------
     def _stop_gracefully(self) -> None:

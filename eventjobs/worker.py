@@ -21,7 +21,6 @@ import uuid
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
 from uuid import UUID
 
 import psycopg
@@ -31,6 +30,7 @@ from . import jobstore
 from .exceptions import TaskNotFound
 from .executor import Outcome, error_record, execute, send_finished
 from .heartbeat import Heartbeat
+from .jobslot import JobSlot
 from .results import build_result, import_task
 from .retry import backoff_delay, next_status
 
@@ -62,7 +62,7 @@ class WorkerConfig:
     supervisor_pid: int | None = None
 
 
-def child_main(config: WorkerConfig, pipe: Connection) -> None:
+def child_main(config: WorkerConfig, slot: JobSlot) -> None:
     """Entry point of a spawned child process."""
     os.environ["DJANGO_SETTINGS_MODULE"] = config.settings_module
     import django
@@ -71,7 +71,7 @@ def child_main(config: WorkerConfig, pipe: Connection) -> None:
     _die_with_parent()
     # Ctrl-C reaches the whole process group; the supervisor decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker = ChildWorker(config, pipe)
+    worker = ChildWorker(config, slot)
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     try:
         worker.run()
@@ -95,11 +95,11 @@ def _die_with_parent() -> None:
 class ChildWorker:
     """The claim/execute/finish loop of one child; `run_once()` does one step."""
 
-    def __init__(self, config: WorkerConfig, pipe: Connection | None = None):
+    def __init__(self, config: WorkerConfig, slot: JobSlot | None = None):
         from django.tasks import task_backends
 
         self.config = config
-        self.pipe = pipe
+        self.slot = slot  # tells the supervisor what runs (timeouts, crashes)
         self.backend = task_backends[config.backend_alias]
         self.sender = type(self.backend)
         self.host = socket.gethostname()
@@ -126,6 +126,8 @@ class ChildWorker:
         self.clock_offset = jobstore.database_now(self.conn) - datetime.now(UTC)
         jobstore.register_worker(self.conn, worker_id=self.worker_id, host=self.host,
                                  pid=os.getpid(), queues=self.config.queues)
+        if self.slot:
+            self.slot.set_worker_id(self.worker_id)
         self.heartbeat = Heartbeat(
             db_params=self.config.db_params, worker_id=self.worker_id, host=self.host,
             queues=self.config.queues, lease_seconds=self.config.lease_seconds,
@@ -259,7 +261,8 @@ class ChildWorker:
         except ImportError as exc:
             self._task_missing(job, exc)
             return
-        self._tell("start", job)
+        if self.slot:
+            self.slot.start(job)
         job_row = {**job, "status": "RUNNING", "last_attempted_at": started}
         task_result = build_result(task, job_row, self.config.backend_alias)
         object.__setattr__(task_result, "status", TaskResultStatus.RUNNING)
@@ -274,7 +277,8 @@ class ChildWorker:
                 self.successes.append((job, task_result, outcome, started, finished))
         else:
             self._record_failure(job, task_result, outcome, started)
-        self._tell("idle", job)
+        if self.slot:
+            self.slot.clear()
 
     def _record_failure(self, job: dict, task_result, outcome: Outcome, started) -> None:
         error = {**outcome.error, "attempt": job["attempt"], "worker_id": self.worker_id,
@@ -360,17 +364,3 @@ class ChildWorker:
         for job_id, _, _ in held:
             self.heartbeat.drop(job_id)
         jobstore.release(self.conn, held)
-
-    def _tell(self, what: str, job: dict) -> None:
-        """Tell the supervisor what runs, so it can enforce timeouts and report crashes."""
-        if self.pipe is None:
-            return
-        try:
-            self.pipe.send((what, job["id"], str(job["lease_token"]), job["timeout"],
-                            job["attempt"], job["max_attempts"], job["retry_backoff"],
-                            self.worker_id))
-        except (BrokenPipeError, EOFError, OSError):
-            # The supervisor is gone: finish and record what we hold, then stop.
-            self.pipe = None
-            self.request_stop()
-
