@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,7 +43,8 @@ def connect(params: dict[str, Any], application_name: str) -> psycopg.Connection
 
     Its commits do not wait for the WAL flush (synchronous_commit off): a claim, lease
     renewal or promotion lost in a database crash only leaves the job as it was before,
-    to be claimed again, which at-least-once allows. Outcomes are different: see durable().
+    to be claimed again, which at-least-once allows. The statements that record outcomes
+    turn it back on for their own transaction (sql/jobs.sql, finish_*).
     """
     return psycopg.connect(**params, autocommit=True, application_name=application_name[:63],
                            options=_join_options(params, "-c synchronous_commit=off"))
@@ -52,15 +52,6 @@ def connect(params: dict[str, Any], application_name: str) -> psycopg.Connection
 
 def _join_options(params: dict[str, Any], extra: str) -> str:
     return f"{params['options']} {extra}" if params.get("options") else extra
-
-
-@contextmanager
-def durable(conn):
-    """A transaction whose commit waits for the WAL flush: for recorded outcomes, which
-    must not be lost once a task's effects may have been seen."""
-    with conn.transaction():
-        conn.execute("SET LOCAL synchronous_commit = on")
-        yield
 
 
 def claim(conn, *, queues: list[str], limit: int, lease: float, worker_id: str) -> list[dict]:
@@ -84,7 +75,7 @@ def finish_successes(conn, done: Sequence[tuple[int, UUID, str, datetime, dateti
         f'"started_at":"{started.isoformat()}","finished_at":"{finished.isoformat()}"}}'
         for job_id, token, value, started, finished in done
     ) + "]"
-    with durable(conn), conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute(_sql("finish_successes"), {"done": document})
         return {row[0] for row in cur.fetchall()}
 
@@ -92,7 +83,7 @@ def finish_successes(conn, done: Sequence[tuple[int, UUID, str, datetime, dateti
 def finish_failure(conn, *, job_id: int, token: UUID, status: str, error: dict, delay: float,
                    started: datetime | None) -> bool:
     """Record one failed attempt; False when the lease was lost (the row is not ours)."""
-    with durable(conn), conn.cursor() as cur:
+    with conn.cursor() as cur:
         cur.execute(
             _sql("finish_failure"),
             {"id": job_id, "token": token, "status": status, "error": json.dumps(error),

@@ -87,6 +87,9 @@ FROM jsonb_to_recordset(%(done)s::jsonb)
      AS done(id bigint, token uuid, return_value jsonb, started_at timestamptz,
              finished_at timestamptz)
 WHERE job.id = done.id AND job.lease_token = done.token
+  -- Outcomes wait for the WAL flush, although the worker's session does not (see
+  -- jobstore.connect): set for this statement's own transaction, in the same round trip.
+  AND (SELECT set_config('synchronous_commit', 'on', true)) = 'on'
 RETURNING job.id;
 
 -- name: finish_failure
@@ -102,6 +105,7 @@ SET status = %(status)s::varchar,
     lease_token = NULL,
     lease_expires_at = NULL
 WHERE id = %(id)s AND lease_token = %(token)s
+  AND (SELECT set_config('synchronous_commit', 'on', true)) = 'on'  -- durable: see above
 RETURNING id;
 
 -- name: release

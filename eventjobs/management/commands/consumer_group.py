@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from eventjobs import eventstore
 from eventjobs.conf import database_alias
+from eventjobs.management.subcommands import SubcommandCommand
 from eventjobs.models import ConsumerGroup
 from eventjobs.partitions import START, show_position
 from eventjobs.retention import parse_when
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = (
         "Control consumer groups; takes effect even while `consume` runs (the running "
         "process finishes its current batch, then reloads).\n"
@@ -26,12 +25,6 @@ class Command(BaseCommand):
         "  translate [GROUP ...]: after restoring a dump into another PostgreSQL cluster, "
         "re-anchor cursors by event id (consume refuses to run until then)"
     )
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        # Keep the help's line breaks (one line per sub-command).
-        return super().create_parser(prog_name, subcommand,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     **kwargs)
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)

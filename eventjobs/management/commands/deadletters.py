@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from eventjobs.conf import database_alias
 from eventjobs.deadletters import discard_dead_letters, reprocess_dead_letters
+from eventjobs.management.subcommands import SubcommandCommand
 
 
-class Command(BaseCommand):
+class Command(SubcommandCommand):
     help = (
         "Dead letters: events whose handlers kept failing (after max_attempts) in a group.\n"
         "  list [--group G] [--status open|resolved|discarded|all] [--json]\n"
@@ -19,12 +19,6 @@ class Command(BaseCommand):
         "success resolves the dead letter in the same transaction; idempotent\n"
         "  discard (ID ... | --group G): give up on them (kept as discarded)"
     )
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        # Keep the help's line breaks (one line per sub-command).
-        return super().create_parser(prog_name, subcommand,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     **kwargs)
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
