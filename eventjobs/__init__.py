@@ -11,14 +11,14 @@ __all__ = ["enqueue_many", "retry_job", "cancel_job", "publish", "publish_many",
            "reprocess_dead_letters", "discard_dead_letters"]
 
 _LAZY = {
-    "enqueue_many": "eventjobs.jobs",
-    "retry_job": "eventjobs.jobs",
-    "cancel_job": "eventjobs.jobs",
-    "publish": "eventjobs.eventlog",
-    "publish_many": "eventjobs.eventlog",
-    "consumer": "eventjobs.consuming",
-    "reprocess_dead_letters": "eventjobs.deadletters",
-    "discard_dead_letters": "eventjobs.deadletters",
+    "enqueue_many": "eventjobs.jobs.api",
+    "retry_job": "eventjobs.jobs.api",
+    "cancel_job": "eventjobs.jobs.api",
+    "publish": "eventjobs.events.log",
+    "publish_many": "eventjobs.events.log",
+    "consumer": "eventjobs.events.registry",
+    "reprocess_dead_letters": "eventjobs.events.deadletters",
+    "discard_dead_letters": "eventjobs.events.deadletters",
 }
 
 

@@ -7,8 +7,9 @@ class EventjobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from eventjobs.events.registry import autodiscover
+
         from . import checks  # noqa: F401  (registers the system checks)
-        from .consuming import autodiscover
 
         # Register @eventjobs.consumer handlers from every installed app's consumers.py.
         autodiscover()

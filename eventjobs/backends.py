@@ -8,12 +8,12 @@ from django.tasks.backends.immediate import ImmediateBackend as DjangoImmediateB
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.tasks.signals import task_enqueued
 
-from . import jobstore
-from .conf import JobOptions, database_alias
-from .db import session_cursor
-from .payload import dumps
-from .results import build_result, import_task
-from .tasks import EventjobsTask, validate_task_options
+from eventjobs.conf import JobOptions, database_alias
+from eventjobs.db import session_cursor
+from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.results import build_result, import_task
+from eventjobs.jobs.tasks import EventjobsTask, validate_task_options
+from eventjobs.payload import dumps
 
 
 class PostgresBackend(BaseTaskBackend):
@@ -88,7 +88,7 @@ class PostgresBackend(BaseTaskBackend):
 
     def get_result(self, result_id) -> TaskResult:
         """Read a job's current state from the database, from any process."""
-        from .models import Job
+        from eventjobs.models import Job
 
         try:
             job_id = int(result_id)
@@ -104,7 +104,7 @@ class PostgresBackend(BaseTaskBackend):
         return build_result(task, row, self.alias)
 
     def check(self, **kwargs):
-        from .checks import check_backend
+        from eventjobs.checks import check_backend
 
         return check_backend(self)
 

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.db import DatabaseError, connections
 
-from .conf import database_alias
+from eventjobs.conf import database_alias
+from eventjobs.db import django_connection
 
 
 def check_backend(backend) -> list:
@@ -82,11 +83,11 @@ def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
         return []
     import psycopg
 
-    from . import eventstore
+    from eventjobs.events import store as eventstore
 
     messages = []
     try:
-        conn = eventstore.raw_connection(alias)
+        conn = django_connection(alias)
         with conn.transaction():
             timeout = conn.execute(
                 "SELECT current_setting('idle_in_transaction_session_timeout')").fetchone()[0]

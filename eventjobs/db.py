@@ -1,44 +1,90 @@
-"""Connection parameters for eventjobs' own raw psycopg connections."""
+"""Every connection eventjobs opens or borrows, from one place.
+
+Two kinds:
+- the caller's own Django connection (`session_cursor`, `django_connection`): enqueue,
+  publish and consumer batches join the caller's transaction and Django's query logging;
+- eventjobs' own autocommit connections (`connect`) for worker loops, leases, LISTEN and
+  maintenance, built from Django's own `get_connection_params()` for the alias, with
+  connect/statement timeouts and TCP keepalives (`EVENTJOBS`) so a half-open connection
+  cannot block a process for minutes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from .conf import prepare_statements
+from eventjobs.conf import eventjobs_settings
 
-# Django-only OPTIONS that psycopg.connect() does not understand.
-_DJANGO_ONLY = {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory",
-                "prepare_threshold"}
+# Connection parameters that belong to Django's connection object, not to libpq.
+_DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold")
 
 
-def psycopg_params(alias: str) -> dict:
-    """Plain, picklable psycopg.connect() kwargs for a Django database alias."""
-    settings = connections[alias].settings_dict
-    if connections[alias].vendor != "postgresql":
-        raise RuntimeError(f"eventjobs needs PostgreSQL; database {alias!r} is "
-                           f"{connections[alias].vendor}")
-    params = {
-        "dbname": settings["NAME"],
-        "user": settings.get("USER") or None,
-        "password": settings.get("PASSWORD") or None,
-        "host": settings.get("HOST") or None,
-        "port": settings.get("PORT") or None,
+def connection_params(alias: str) -> dict[str, Any]:
+    """Plain, picklable psycopg.connect() kwargs for a Django database alias, with
+    eventjobs' timeouts and keepalives added (the project's own OPTIONS win)."""
+    if alias not in connections:
+        raise ImproperlyConfigured(f"eventjobs uses database {alias!r}, which is not in "
+                                   "DATABASES (set EVENTJOBS['DATABASE'])")
+    wrapper = connections[alias]
+    if wrapper.vendor != "postgresql":
+        raise ImproperlyConfigured(f"eventjobs needs PostgreSQL; database {alias!r} is "
+                                   f"{wrapper.vendor}")
+    params = {k: v for k, v in wrapper.get_connection_params().items() if k not in _DJANGO_ONLY}
+    conf = eventjobs_settings()
+    keepalive = max(1, round(conf.keepalive_seconds))
+    defaults = {
+        "connect_timeout": max(2, round(conf.connect_timeout_seconds)),
+        "keepalives": 1,
+        "keepalives_idle": keepalive,
+        "keepalives_interval": max(1, keepalive // 3),
+        "keepalives_count": 3,
+        # Unacknowledged writes (a peer that vanished mid-statement) fail after this.
+        "tcp_user_timeout": keepalive * 2 * 1000,
     }
-    params.update({k: v for k, v in settings.get("OPTIONS", {}).items() if k not in _DJANGO_ONLY})
-    return {k: v for k, v in params.items() if v not in (None, "")}
+    return {**defaults, **params}
 
 
-def describe(params: dict) -> str:
+def connect(params: dict[str, Any], application_name: str, *,
+            synchronous_commit: bool = True) -> psycopg.Connection:
+    """An eventjobs-owned autocommit connection: each statement is its own transaction.
+
+    `synchronous_commit=False` for connections whose commits may be lost in a database
+    crash without harm (a claim or lease renewal lost leaves the job as it was; the
+    outcome statements turn it back on for themselves, see sql/jobs.sql).
+    """
+    conf = eventjobs_settings()
+    options = [f"-c statement_timeout={round(conf.statement_timeout_seconds * 1000)}"]
+    if not synchronous_commit:
+        options.append("-c synchronous_commit=off")
+    if params.get("options"):
+        options.insert(0, params["options"])
+    conn = psycopg.connect(**{**params, "options": " ".join(options)}, autocommit=True,
+                           application_name=application_name[:63])
+    if not conf.prepare_statements:
+        conn.prepare_threshold = None
+    return conn
+
+
+def describe(params: dict[str, Any]) -> str:
     """host:port/dbname, for logs (never the password)."""
     return f"{params.get('host', 'local')}:{params.get('port', 5432)}/{params.get('dbname')}"
 
 
+def django_connection(alias: str) -> psycopg.Connection:
+    """The psycopg connection under Django's connection `alias` (joins its transaction)."""
+    wrapper = connections[alias]
+    wrapper.ensure_connection()
+    return wrapper.connection
+
+
 @contextmanager
-def session_cursor(alias: str, prepare: bool = False) -> Iterator:
+def session_cursor(alias: str, prepare: bool = False) -> Iterator[psycopg.Cursor]:
     """A Django cursor on the session of `alias` whose statements psycopg may prepare.
 
     It is Django's own connection and transaction (so enqueue/publish join the caller's
@@ -50,14 +96,13 @@ def session_cursor(alias: str, prepare: bool = False) -> Iterator:
     any prepare; it is lowered only while our statement runs, so other queries stay as
     they were.
     """
-    connection = connections[alias]
-    connection.ensure_connection()
-    raw = connection.connection
+    wrapper = connections[alias]
+    raw = django_connection(alias)
     saved = raw.prepare_threshold
-    if prepare and prepare_statements():
+    if prepare and eventjobs_settings().prepare_statements:
         raw.prepare_threshold = 0
     try:
-        with connection._prepare_cursor(psycopg.Cursor(raw)) as cursor:
+        with wrapper._prepare_cursor(psycopg.Cursor(raw)) as cursor:
             yield cursor
     finally:
         raw.prepare_threshold = saved

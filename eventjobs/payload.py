@@ -12,7 +12,7 @@ import json
 import math
 from typing import Any
 
-from .exceptions import InvalidPayload
+from eventjobs.exceptions import InvalidPayload
 
 MAX_DEPTH = 100  # also ends the walk of a circular structure
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 from django.db.models import Count
 from django.tasks import task_backends
 
-from .backends import PostgresBackend
-from .conf import database_alias
+from eventjobs.backends import PostgresBackend
+from eventjobs.conf import database_alias
 
 STATUSES = ("READY", "RUNNING", "SUCCESSFUL", "FAILED")
 
 
 def jobs_status() -> dict:
     """{queue: {status: count}} with every status present; SCHEDULED counts as READY."""
-    from .models import Job
+    from eventjobs.models import Job
 
     queues: set[str] = set()
     for backend in task_backends.all():
@@ -27,7 +27,7 @@ def jobs_status() -> dict:
 
 
 def workers_status() -> list[dict]:
-    from .models import Worker
+    from eventjobs.models import Worker
 
     return [
         {"id": w.id, "host": w.host, "pid": w.pid, "queues": list(w.queues),
@@ -39,7 +39,7 @@ def workers_status() -> list[dict]:
 def groups_status() -> dict:
     """Filled in by the event half (eventjobs.monitoring), when present."""
     try:
-        from .monitoring import groups_status as event_groups
+        from eventjobs.events.monitoring import groups_status as event_groups
     except ImportError:
         return {}
     return event_groups()

@@ -55,9 +55,9 @@ class Progress:
         if parts:
             self.partitions = int(parts[0][0])
         else:
-            from eventjobs.eventconf import EventOptions
+            from eventjobs.conf import eventjobs_settings
 
-            self.partitions = EventOptions.load().partitions
+            self.partitions = eventjobs_settings().partitions
         self.ids: dict[int, list[int]] = {}
         for eid, kh in rows:
             p = 0 if kh is None else abs(int(kh)) % self.partitions

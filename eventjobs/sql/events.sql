@@ -378,3 +378,7 @@ WHERE name = %(group)s;
 
 -- name: clock
 SELECT now();
+
+-- name: listen
+-- Wake-ups for idle consumers: publish sends an empty payload on this channel.
+LISTEN eventjobs_event;

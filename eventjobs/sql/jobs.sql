@@ -246,3 +246,7 @@ WHERE id IN (
     LIMIT %(batch)s
 )
 AND status = %(status)s::varchar AND finished_at < now() - make_interval(secs => %(age)s);
+
+-- name: listen
+-- Wake-ups for idle workers: enqueue and retries send the queue name on this channel.
+LISTEN eventjobs_job;

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from eventjobs.conf import database_alias
-from eventjobs.consumeloop import ConsumeProcess
-from eventjobs.consuming import get_group, groups
-from eventjobs.grouprunner import ClusterMismatch
+from eventjobs.events.process import ConsumeProcess
+from eventjobs.events.registry import get_group, groups
+from eventjobs.events.runner import ClusterMismatch
 
 
 class Command(BaseCommand):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from eventjobs import eventstore
 from eventjobs.conf import database_alias
+from eventjobs.db import django_connection
+from eventjobs.durations import parse_time
+from eventjobs.events import store as eventstore
+from eventjobs.events.partitions import START, show_position
 from eventjobs.management.subcommands import SubcommandCommand
 from eventjobs.models import ConsumerGroup
-from eventjobs.partitions import START, show_position
-from eventjobs.retention import parse_when
 
 
 class Command(SubcommandCommand):
@@ -64,7 +65,7 @@ class Command(SubcommandCommand):
             self.stdout.write(f"group {name}: forgotten (a `consume` of it starts afresh)")
             return
         with transaction.atomic(using=alias):
-            conn = eventstore.raw_connection(alias)
+            conn = django_connection(alias)
             if action in ("pause", "resume"):
                 eventstore.pause_group(conn, group=name, paused=action == "pause")
                 self.stdout.write(f"group {name}: {action}d")
@@ -85,7 +86,7 @@ class Command(SubcommandCommand):
                 raise CommandError(f"event {options['to_event']} does not exist (pruned?)")
             return (position[0], position[1] - 1)
         try:
-            at = parse_when(options["to_time"])
+            at = parse_time(options["to_time"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         position = eventstore.position_at_time(conn, at)
@@ -95,7 +96,7 @@ class Command(SubcommandCommand):
 
     def _translate(self, alias, names):
         with transaction.atomic(using=alias):
-            conn = eventstore.raw_connection(alias)
+            conn = django_connection(alias)
             system_id = eventstore.system_identifier(conn)
             if system_id is None:
                 raise CommandError("cannot read pg_control_system(); run as a superuser or a "

@@ -7,7 +7,7 @@ import json
 from django.core.management.base import CommandError
 
 from eventjobs.conf import database_alias
-from eventjobs.deadletters import discard_dead_letters, reprocess_dead_letters
+from eventjobs.events.deadletters import discard_dead_letters, reprocess_dead_letters
 from eventjobs.management.subcommands import SubcommandCommand
 
 

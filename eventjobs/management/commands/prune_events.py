@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from eventjobs import eventstore
 from eventjobs.conf import database_alias
-from eventjobs.db import psycopg_params
-from eventjobs.partitions import show_position
-from eventjobs.retention import parse_age, prune
+from eventjobs.db import connect, connection_params
+from eventjobs.durations import duration_argument
+from eventjobs.events.partitions import show_position
+from eventjobs.events.retention import prune
 
 
 class Command(BaseCommand):
@@ -20,18 +20,15 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", required=True, metavar="AGE",
+        parser.add_argument("--older-than", required=True, metavar="AGE", type=duration_argument,
                             help="Age like 30d, 12h, 90m.")
         parser.add_argument("--force", action="store_true",
                             help="Also delete events a group has not handled yet.")
         parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
 
     def handle(self, *args, **options):
-        try:
-            age = parse_age(options["older_than"])
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        conn = eventstore.connect(psycopg_params(database_alias()), "eventjobs prune_events")
+        age = options["older_than"]
+        conn = connect(connection_params(database_alias()), "eventjobs prune_events")
         try:
             result = prune(conn, older_than=age, force=options["force"],
                            batch_size=options["batch_size"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from eventjobs.durations import parse_duration
-from eventjobs.maintenance import prune_jobs
+from eventjobs.durations import duration_argument
+from eventjobs.jobs.maintenance import prune_jobs
 
 
 class Command(BaseCommand):
@@ -16,9 +16,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--older-than", type=parse_duration, required=True, metavar="AGE",
+        parser.add_argument("--older-than", type=duration_argument, required=True, metavar="AGE",
                             help="Age of SUCCESSFUL jobs to delete, e.g. 7d, 12h.")
-        parser.add_argument("--failed-older-than", type=parse_duration, metavar="AGE",
+        parser.add_argument("--failed-older-than", type=duration_argument, metavar="AGE",
                             help="Also delete FAILED jobs finished longer ago than this, e.g. 30d.")
         parser.add_argument("--batch-size", type=int, default=5000,
                             help="Rows per DELETE statement (default %(default)s).")

@@ -10,9 +10,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.tasks import task_backends
 
 from eventjobs.backends import PostgresBackend
-from eventjobs.db import psycopg_params
-from eventjobs.supervisor import Supervisor
-from eventjobs.worker import WorkerConfig
+from eventjobs.db import connection_params
+from eventjobs.jobs.supervisor import Supervisor
+from eventjobs.jobs.worker import WorkerConfig
 
 
 class Command(BaseCommand):
@@ -64,7 +64,7 @@ class Command(BaseCommand):
         opts = backend.job_options
         config = WorkerConfig(
             backend_alias=options["backend"],
-            db_params=psycopg_params(backend.database),
+            db_params=connection_params(backend.database),
             queues=queues,
             lease_seconds=opts.lease_seconds,
             heartbeat_seconds=opts.heartbeat_seconds,

@@ -1,0 +1,95 @@
+"""Consumer-group state for `eventjobs_status --json` (its "groups" part).
+
+Per group: position (the slowest partition's: everything before it is handled), lag
+(events the group will still handle, matching its types, exact up to LAG_CAP and then
+reported as LAG_CAP with "lag_capped": true), open dead letters, paused, and
+`held_back_by`: the oldest open transaction when it keeps committed events from the
+group (it holds the cluster's snapshot horizon) for longer than HELD_BACK_AFTER_SECONDS;
+without the rights to see that session, its xid and when the horizon was first seen
+stuck there (recorded on the group).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Count
+
+from eventjobs.conf import database_alias, eventjobs_settings
+from eventjobs.db import django_connection
+from eventjobs.events import store as eventstore
+from eventjobs.events.partitions import START, show_position
+from eventjobs.events.registry import groups as registered_groups
+
+
+def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
+                 cache: dict | None = None) -> dict | None:
+    """What keeps `group`'s committed events past `after` from being read, or None.
+
+    Records the horizon it waits behind (and since when) on the group. Names the holding
+    transaction's session when it is visible (pg_read_all_stats, or the same user);
+    otherwise reports the xid with "visible": false and when it was first seen stuck."""
+    watch = eventstore.watch_horizon(conn, group=group, after=after)
+    if watch is None:
+        return None
+    xid, first_seen, waited = watch
+    if cache is not None and cache.get("cached") is not None:
+        holder = cache["cached"]
+    else:
+        holder = eventstore.horizon_holder(conn) or {}
+        if cache is not None:
+            cache["cached"] = holder
+    # pg_stat_activity shows 32-bit xids; the horizon is an xid8 (epoch in the high half).
+    if holder and holder.get("xid") is not None and int(holder["xid"]) == xid & 0xFFFFFFFF:
+        return {**holder, "visible": True} if holder.get("seconds", 0) >= min_seconds else None
+    if waited < min_seconds:
+        return None
+    return {"pid": None, "xid": str(xid), "since": first_seen.isoformat(),
+            "seconds": round(waited, 3), "visible": False,
+            "hint": "who holds it is visible only with the pg_read_all_stats role; "
+                    "\"since\" is when eventjobs first saw the horizon stuck"}
+
+
+def groups_status() -> dict:
+    """{group: {position, lag, dead_letters, paused, held_back_by, ...}} for every group
+    that has cursors or is registered in this process."""
+    from eventjobs.models import ConsumerGroup, DeadLetter, GroupMember
+
+    alias = database_alias()
+    opts = eventjobs_settings()
+    conn = django_connection(alias)
+    registered = registered_groups()
+    dead = dict(DeadLetter.objects.using(alias).filter(status="open").values("group")
+                .annotate(n=Count("id")).values_list("group", "n").order_by())
+    members = dict(GroupMember.objects.using(alias).values("group").annotate(n=Count("id"))
+                   .values_list("group", "n").order_by())
+    stored = {g.name: g for g in ConsumerGroup.objects.using(alias).order_by("name")}
+    holder = None
+    result = {}
+    for name in sorted(set(stored) | set(registered)):
+        group = stored.get(name)
+        types = registered[name].types if name in registered else None
+        cursors = eventstore.cursors_of_group(conn, name) if group else []
+        low = min(((c["txid"], c["event_id"]) for c in cursors), default=START)
+        n = group.partitions if group else opts.partitions
+        if cursors:
+            lag = eventstore.group_lag(conn, group=name, after=low, n=n, types=types,
+                                       cap=opts.lag_cap)
+        else:
+            lag = 0
+        held = None
+        if cursors:
+            if holder is None:
+                holder = {"cached": None}
+            held = held_back_by(conn, name, low, min_seconds=opts.held_back_after_seconds,
+                                cache=holder)
+        result[name] = {
+            "position": show_position(low) if cursors else None,
+            "lag": lag,
+            "lag_capped": lag >= opts.lag_cap,
+            "dead_letters": dead.get(name, 0),
+            "paused": any(c["paused"] for c in cursors),
+            "held_back_by": held,
+            "partitions": n,
+            "members": members.get(name, 0),
+            "recent_errors": (group.recent_errors if group else [])[:5],
+        }
+    return result

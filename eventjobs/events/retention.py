@@ -1,0 +1,45 @@
+"""Event retention (`prune_events`) and the age/time arguments of the event commands."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from eventjobs.events import store as eventstore
+from eventjobs.events.partitions import Position, show_position
+
+logger = logging.getLogger("eventjobs.retention")
+
+
+@dataclass
+class PruneResult:
+    deleted: int
+    blocking_group: str | None  # the slowest group, when it kept old events
+    blocking_position: Position | None
+    kept: int  # old events kept because of it
+
+
+def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int = 5000) -> PruneResult:
+    """Delete events older than `older_than`, in batches of their own transactions, never
+    past the slowest group's position unless `force`. Every group with cursors holds
+    retention back, paused ones too; `consumer_group forget` a retired group.
+    `conn` is a raw autocommit connection."""
+    cutoff = eventstore.database_now(conn) - older_than
+    deleted = 0
+    while True:
+        # Each batch reads the slowest position again: a reset or a new group meanwhile
+        # holds retention back from the next batch on.
+        n = eventstore.prune_batch(conn, cutoff=cutoff, force=force, limit=batch_size)
+        deleted += n
+        if n < batch_size:
+            break
+    slowest = eventstore.slowest_cursor(conn)
+    kept = 0
+    if slowest is not None and not force:
+        kept = eventstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])
+    if kept:
+        logger.warning("prune_events: kept %s event(s) older than %s: group %s has not handled "
+                       "them yet (position %s); --force deletes them anyway", kept, cutoff,
+                       slowest[0], show_position(slowest[1]))
+    return PruneResult(deleted, slowest[0] if kept else None, slowest[1] if kept else None, kept)

@@ -1,0 +1,84 @@
+"""Job operations beyond Django's Tasks API: bulk enqueue, manual retry, cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections
+from django.tasks import Task, TaskResult, TaskResultStatus
+from django.tasks.signals import task_enqueued
+
+from eventjobs.db import session_cursor
+from eventjobs.jobs import store as jobstore
+from eventjobs.payload import dumps
+
+
+def _backend(task: Task | None = None, alias: str = "default"):
+    from django.tasks import task_backends
+
+    from eventjobs.backends import PostgresBackend
+
+    backend = task.get_backend() if task is not None else task_backends[alias]
+    if not isinstance(backend, PostgresBackend):
+        raise TypeError(f"backend {backend.alias!r} is not eventjobs.backends.PostgresBackend")
+    return backend
+
+
+def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]]]
+                 ) -> list[TaskResult]:
+    """Enqueue `task` once per (args, kwargs) pair in one statement, in the caller's transaction.
+
+    Every payload is validated first: one bad item raises InvalidPayload and nothing is written.
+    """
+    backend = _backend(task)
+    backend.validate_task(task)
+    calls = [[list(args), dict(kwargs)] for args, kwargs in calls]
+    if not calls:
+        return []
+    params = {
+        "task_path": task.module_path, "backend": backend.alias, "queue": task.queue_name,
+        "priority": task.priority, "takes_context": task.takes_context,
+        # One validation and encoding pass over the whole batch; a bad item is reported as
+        # calls[i][0] (its args) or calls[i][1] (its kwargs).
+        "items": dumps(calls, "calls"),
+        "run_after": task.run_after, "notify": backend.job_options.listen,
+        **backend.effective_options(task),
+    }
+    with session_cursor(backend.database) as cursor:
+        ids, enqueued_at = jobstore.insert_jobs(cursor, params)
+    results = []
+    for job_id, (args, kwargs) in zip(ids, calls, strict=True):
+        result = TaskResult(task=task, id=str(job_id), status=TaskResultStatus.READY,
+                            enqueued_at=enqueued_at, started_at=None, finished_at=None,
+                            last_attempted_at=None, args=args, kwargs=kwargs,
+                            backend=backend.alias, errors=[], worker_ids=[])
+        task_enqueued.send(type(backend), task_result=result)
+        results.append(result)
+    return results
+
+
+def retry_job(*result_ids: str | int, extra_attempts: int = 1, backend: str = "default"
+              ) -> list[str]:
+    """Put FAILED jobs back to READY with `extra_attempts` more attempts; returns retried ids.
+
+    Jobs that are not FAILED (including one another caller just retried) are skipped.
+    """
+    if extra_attempts < 1:
+        raise ValueError("extra_attempts must be at least 1")
+    tasks_backend = _backend(alias=backend)
+    ids = [int(i) for i in result_ids]
+    with connections[tasks_backend.database].cursor() as cursor:
+        retried = jobstore.retry_failed(cursor, ids, extra_attempts,
+                                        tasks_backend.job_options.listen)
+    return [str(i) for i in retried]
+
+
+def cancel_job(*result_ids: str | int, reason: str = "cancelled by hand",
+               backend: str = "default") -> list[str]:
+    """Cancel jobs that have not started (FAILED with JobCancelled); returns cancelled ids."""
+    tasks_backend = _backend(alias=backend)
+    ids = [int(i) for i in result_ids]
+    with connections[tasks_backend.database].cursor() as cursor:
+        cancelled = jobstore.cancel_waiting(cursor, ids, reason)
+    return [str(i) for i in cancelled]
