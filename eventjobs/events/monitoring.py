@@ -51,13 +51,13 @@ def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
 def groups_status() -> dict:
     """{group: {position, lag, dead_letters, paused, held_back_by, ...}} for every group
     that has cursors or is registered in this process."""
-    from eventjobs.models import ConsumerGroup, DeadLetter, GroupMember
+    from eventjobs.models import ConsumerGroup, DeadLetter, DeadLetterStatus, GroupMember
 
     alias = database_alias()
     opts = eventjobs_settings()
     conn = django_connection(alias)
     registered = registered_groups()
-    dead = dict(DeadLetter.objects.using(alias).filter(status="open").values("group")
+    dead = dict(DeadLetter.objects.using(alias).filter(status=DeadLetterStatus.OPEN).values("group")
                 .annotate(n=Count("id")).values_list("group", "n").order_by())
     members = dict(GroupMember.objects.using(alias).values("group").annotate(n=Count("id"))
                    .values_list("group", "n").order_by())

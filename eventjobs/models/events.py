@@ -94,6 +94,8 @@ class ConsumerGroup(models.Model):
 
     class Meta:
         db_table = "eventjobs_consumer_group"
+        permissions = [("pause_consumergroup", "Can pause and resume consumer groups"),
+                       ("reset_consumergroup", "Can reset consumer group positions")]
 
     def __str__(self) -> str:
         return self.name
@@ -168,9 +170,11 @@ class Delivery(models.Model):
 
 
 class DeadLetterStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    RESOLVED = "resolved", "Resolved"
-    DISCARDED = "discarded", "Discarded"
+    """Stored in capitals, like the job statuses (Django's task statuses)."""
+
+    OPEN = "OPEN", "Open"
+    RESOLVED = "RESOLVED", "Resolved"
+    DISCARDED = "DISCARDED", "Discarded"
 
 
 class DeadLetter(models.Model):
@@ -197,10 +201,12 @@ class DeadLetter(models.Model):
 
     class Meta:
         db_table = "eventjobs_deadletter"
+        permissions = [("reprocess_deadletter", "Can reprocess dead letters"),
+                       ("discard_deadletter", "Can discard dead letters")]
         constraints = [
             # One open dead letter per (group, event); history rows may repeat.
             models.UniqueConstraint(fields=["group", "event_id"],
-                                    condition=models.Q(status="open"),
+                                    condition=models.Q(status="OPEN"),
                                     name="eventjobs_deadletter_one_open"),
         ]
         indexes = [models.Index(fields=["group", "status"], name="eventjobs_dl_group_status")]

@@ -51,6 +51,8 @@ class Job(models.Model):
 
     class Meta:
         db_table = "eventjobs_job"
+        permissions = [("retry_job", "Can retry failed jobs"),
+                       ("cancel_job", "Can cancel waiting jobs")]
         indexes = [
             # The claim walks this in order; only due, unclaimed jobs are in it.
             models.Index(

@@ -158,11 +158,11 @@ WHERE group_name = %(group)s AND owner = %(member)s AND generation = %(generatio
 -- name: resolve_dead_letters
 -- Any successful handling of an event resolves its open dead letter, in the same transaction.
 UPDATE eventjobs_deadletter
-SET status = 'resolved', resolved_at = now(), updated_at = now()
-WHERE group_name = %(group)s AND status = 'open' AND event_id = ANY(%(event_ids)s);
+SET status = 'RESOLVED', resolved_at = now(), updated_at = now()
+WHERE group_name = %(group)s AND status = 'OPEN' AND event_id = ANY(%(event_ids)s);
 
 -- name: has_open_dead_letters
-SELECT EXISTS (SELECT 1 FROM eventjobs_deadletter WHERE group_name = %(group)s AND status = 'open');
+SELECT EXISTS (SELECT 1 FROM eventjobs_deadletter WHERE group_name = %(group)s AND status = 'OPEN');
 
 -- name: delivery_attempts
 SELECT attempts FROM eventjobs_delivery WHERE group_name = %(group)s AND event_id = %(event_id)s;
@@ -191,9 +191,9 @@ INSERT INTO eventjobs_deadletter (
     event_created_at, event_txid, error, traceback, attempts, status, created_at, updated_at
 )
 SELECT %(group)s, e.id, e.type, e.key, e.data, e.source, e.created_at, e.txid,
-       %(error)s, %(traceback)s, %(attempts)s, 'open', now(), now()
+       %(error)s, %(traceback)s, %(attempts)s, 'OPEN', now(), now()
 FROM eventjobs_event e WHERE e.id = %(event_id)s
-ON CONFLICT (group_name, event_id) WHERE status = 'open'
+ON CONFLICT (group_name, event_id) WHERE status = 'OPEN'
 DO UPDATE SET error = excluded.error, traceback = excluded.traceback,
               attempts = eventjobs_deadletter.attempts + excluded.attempts, updated_at = now()
 RETURNING id;

@@ -56,7 +56,7 @@ class Command(SubcommandCommand):
         if options["group"]:
             qs = qs.filter(group=options["group"])
         if options["status"] != "all":
-            qs = qs.filter(status=options["status"])
+            qs = qs.filter(status=options["status"].upper())
         rows = [{"id": d.id, "group": d.group, "event_id": d.event_id, "type": d.event_type,
                  "key": d.event_key, "attempts": d.attempts, "status": d.status,
                  "error": d.error, "created_at": d.created_at.isoformat()} for d in qs]

@@ -148,7 +148,7 @@ def test_a_handler_that_kills_its_process_is_dead_lettered_after_its_attempts(sp
     assert set(runs) == {str(killer.id)}
     assert 3 <= len(runs) <= 4  # max_attempts counted runs (+1 before the first count)
     letter = DeadLetter.objects.get()
-    assert letter.event_id == killer.id and letter.attempts == 3 and letter.status == "open"
+    assert letter.event_id == killer.id and letter.attempts == 3 and letter.status == "OPEN"
     assert "died" in letter.error
     assert handled("flaky") == {ok1.id: 1, ok2.id: 1}
 

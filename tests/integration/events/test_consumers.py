@@ -36,7 +36,7 @@ def test_dead_letters_are_exactly_the_failing_events_then_reprocessed(runner, mo
     counts = handled("flaky")
     assert set(counts) == {e.id for e in events} - failing
     assert set(counts.values()) == {1}  # the others handled exactly once
-    open_letters = DeadLetter.objects.filter(group="flaky", status="open")
+    open_letters = DeadLetter.objects.filter(group="flaky", status="OPEN")
     assert {d.event_id for d in open_letters} == failing
     letter = open_letters.first()
     assert letter.attempts == 3 and "ValueError" in letter.error and "Traceback" in letter.traceback
@@ -52,7 +52,7 @@ def test_dead_letters_are_exactly_the_failing_events_then_reprocessed(runner, mo
     assert eventjobs.reprocess_dead_letters(ids) == {"resolved": [], "failed": []}  # idempotent
     counts = handled("flaky")
     assert set(counts) == {e.id for e in events} and set(counts.values()) == {1}
-    assert not DeadLetter.objects.filter(status="open").exists()
+    assert not DeadLetter.objects.filter(status="OPEN").exists()
 
 
 def test_reprocess_failure_keeps_it_open_and_discard(runner):
@@ -62,10 +62,10 @@ def test_reprocess_failure_keeps_it_open_and_discard(runner):
     letter = DeadLetter.objects.get()
     assert eventjobs.reprocess_dead_letters(group="flaky")["failed"] == [letter.id]
     letter.refresh_from_db()
-    assert letter.status == "open" and letter.attempts == 4
+    assert letter.status == "OPEN" and letter.attempts == 4
     call_command("deadletters", "discard", str(letter.id))
     letter.refresh_from_db()
-    assert letter.status == "discarded"
+    assert letter.status == "DISCARDED"
     assert eventjobs.discard_dead_letters([letter.id]) == 0
 
 
@@ -73,11 +73,11 @@ def test_replay_resolves_an_open_dead_letter_in_the_same_transaction(runner, mon
     event = eventjobs.publish("t", {"fail_in": ["flaky"]})
     flaky = runner("flaky")
     drain(flaky)
-    assert DeadLetter.objects.get().status == "open"
+    assert DeadLetter.objects.get().status == "OPEN"
     monkeypatch.setattr(consumers, "FIXED", True)
     call_command("consumer_group", "reset", "flaky", "--to-event", str(event.id))
     drain(flaky)
-    assert DeadLetter.objects.get().status == "resolved"
+    assert DeadLetter.objects.get().status == "RESOLVED"
     assert handled("flaky") == {event.id: 1}
 
 
@@ -292,7 +292,7 @@ def test_a_concurrent_double_reprocess_handles_the_event_once(runner, monkeypatc
         t.join(10)
     assert handled("flaky") == {event.id: 1}
     assert sorted(len(r["resolved"]) for r in results) == [0, 1]
-    assert DeadLetter.objects.get().status == "resolved"
+    assert DeadLetter.objects.get().status == "RESOLVED"
 
 
 @pytest.mark.parametrize("prepare", [True, False])
