@@ -19,3 +19,32 @@ class JobCancelled(Exception):
 
 class TaskNotFound(Exception):
     """The job's task path no longer imports (e.g. a rolling deploy removed it)."""
+
+
+class GroupNotFound(LookupError):
+    """No consumer group of that name exists in the database (it is created when `consume`
+    first runs it)."""
+
+
+def describe(exc: BaseException) -> dict[str, str]:
+    """The stored form of an exception: its class path, message and traceback, as text
+    PostgreSQL accepts (NUL and lone surrogates, e.g. from undecodable file names, would
+    make it refuse the record and hide the real error)."""
+    import traceback
+
+    cls = type(exc)
+    return {
+        "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "message": _storable(str(exc)[:2000]),
+        "traceback": _storable("".join(traceback.format_exception(exc))),
+    }
+
+
+def one_line(exc: BaseException) -> str:
+    """`module.Class: message`, for logs and dead letters."""
+    cls = type(exc)
+    return _storable(f"{cls.__module__}.{cls.__qualname__}: {exc}"[:2000])
+
+
+def _storable(text: str) -> str:
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")

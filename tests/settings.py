@@ -1,13 +1,54 @@
-"""Settings for the test suite: the demo project plus a test app, with short timings.
+"""Settings for the test suite: eventjobs plus a test app, with short timings.
 
-Worker and consumer subprocesses started by tests use these settings too; tests pass
-timings through environment variables so each test can choose its own.
+Standalone (the demo project is not part of the library). Worker and consumer
+subprocesses started by tests use these settings too; tests pass timings through
+environment variables so each test can choose its own.
 """
 
 import os
 
-from demo_blog.settings import *  # noqa: F403
-from demo_blog.settings import INSTALLED_APPS, env
+import environ
+
+env = environ.Env()
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+STATIC_URL = "static/"
+ROOT_URLCONF = "tests.urls"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "eventjobs",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [{
+    "BACKEND": "django.template.backends.django.DjangoTemplates",
+    "APP_DIRS": True,
+    "OPTIONS": {"context_processors": [
+        "django.template.context_processors.request",
+        "django.contrib.auth.context_processors.auth",
+        "django.contrib.messages.context_processors.messages",
+    ]},
+}]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/eventjobs")}
 DATABASES["default"]["CONN_MAX_AGE"] = None
@@ -15,8 +56,6 @@ DATABASES["default"]["CONN_MAX_AGE"] = None
 DATABASES["default"]["TEST"] = {
     "NAME": os.environ.get("EVENTJOBS_TEST_DB", f"test_eventjobs_{os.getpid()}")
 }
-
-INSTALLED_APPS = [*INSTALLED_APPS, "tests.testapp"]
 
 
 def _float(name, default):
@@ -38,4 +77,10 @@ TASKS = {
     }
 }
 
-LOGGING["loggers"]["eventjobs"]["level"] = "INFO"  # noqa: F405
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"eventjobs": {"handlers": ["console"], "level": "INFO"}},
+}

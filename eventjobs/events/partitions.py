@@ -39,6 +39,15 @@ def show_position(position: Position) -> dict:
     return {"txid": str(position[0]), "event_id": position[1]}
 
 
+def position_in_words(position: Position) -> str:
+    """For people: 'the beginning of the log' or 'after event #678 (transaction 12345)'."""
+    if position == START:
+        return "the beginning of the log"
+    if position[1] == 0:
+        return f"the end of the log (everything committed before transaction {position[0]})"
+    return f"after event #{position[1]} (transaction {position[0]})"
+
+
 def fair_share(partitions: int, members: int) -> int:
     """How many partitions one of `members` live processes may own: ceil(P / members)."""
     members = max(1, members)

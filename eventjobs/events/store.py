@@ -267,11 +267,24 @@ def stuck_groups(conn, seconds: float) -> list[tuple[str, int, datetime]]:
 
 
 # -- control (consumer_group command) ---------------------------------------------------------
+def lock_group(conn, group: str) -> None:
+    """Lock the group's cursor rows for this transaction (waits for a running batch)."""
+    conn.execute(_sql("lock_group"), {"group": group})
+
+
 def reset_group(conn, *, group: str, position: Position) -> list[int]:
+    """Move every partition to `position`; returns the partitions that moved."""
     rows = _all(conn, "reset_group", {"group": group, "txid": str(position[0]),
                                       "event_id": position[1]})
-    conn.execute(_sql("forget_group_deliveries"), {"group": group})
+    if rows:
+        conn.execute(_sql("forget_group_deliveries"), {"group": group})
     return [row[0] for row in rows]
+
+
+def count_redeliveries(conn, *, group: str, position: Position, n: int, cap: int) -> int:
+    """How many events a reset of `group` to `position` delivers again (up to `cap`)."""
+    return _one(conn, "count_redeliveries", {"group": group, "txid": str(position[0]),
+                                             "event_id": position[1], "n": n, "cap": cap})[0]
 
 
 def pause_group(conn, *, group: str, paused: bool) -> list[int]:

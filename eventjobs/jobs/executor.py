@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.tasks.base import TaskError
 from django.tasks.signals import task_finished, task_started
 from django.utils.json import normalize_json
 
+from eventjobs.exceptions import describe
 from eventjobs.payload import dumps
 
 
@@ -25,18 +25,7 @@ class Outcome:
 
 def error_record(exc: BaseException) -> dict[str, Any]:
     """The stored form of an exception: Django's TaskError fields plus the message."""
-    cls = type(exc)
-    return {
-        "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
-        "traceback": _storable("".join(traceback.format_exception(exc))),
-        "message": _storable(str(exc)[:2000]),
-    }
-
-
-def _storable(text: str) -> str:
-    """Text jsonb accepts: NUL and lone surrogates (e.g. from undecodable file names)
-    would make PostgreSQL refuse the error record and hide the real error."""
-    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return describe(exc)
 
 
 def execute(task: Task, task_result: TaskResult, sender: type) -> Outcome:

@@ -296,21 +296,44 @@ WHERE held_back_since < now() - make_interval(secs => %(seconds)s)
   AND held_back_xid = pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY name;
 
+-- name: lock_group
+-- Wait for a running batch of the group (it holds these rows) before a reset or pause
+-- compares positions: an unlocked comparison would see the position before the batch.
+SELECT partition FROM eventjobs_cursor WHERE group_name = %(group)s FOR UPDATE;
+
 -- name: reset_group
 -- Replay/skip: move every partition of a group; the generation bump makes running
 -- processes reload (it waits for a running batch, which holds the rows' locks).
+-- Partitions already at the target are left alone, so a second identical reset (a
+-- double click) changes nothing.
 UPDATE eventjobs_cursor
 SET txid = %(txid)s::text::xid8, event_id = %(event_id)s, generation = generation + 1,
     updated_at = now()
 WHERE group_name = %(group)s
+  AND (txid, event_id) IS DISTINCT FROM (%(txid)s::text::xid8, %(event_id)s)
 RETURNING partition;
+
+-- name: count_redeliveries
+-- Events a reset to `position` would deliver again: after the target, at or before the
+-- partition's current position. Counted up to a cap (a reset to the beginning of a big
+-- log would otherwise count it all).
+SELECT count(*) FROM (
+    SELECT 1
+    FROM eventjobs_event e
+    JOIN eventjobs_cursor c
+      ON c.group_name = %(group)s AND c.partition = coalesce(abs(e.key_hash::int8) %% %(n)s, 0)
+    WHERE (e.txid, e.id) > (%(txid)s::text::xid8, %(event_id)s)
+      AND (e.txid, e.id) <= (c.txid, c.event_id)
+    LIMIT %(cap)s
+) AS again;
 
 -- name: forget_group_deliveries
 DELETE FROM eventjobs_delivery WHERE group_name = %(group)s;
 
 -- name: pause_group
+-- Pause or resume every partition; partitions already in that state are left alone.
 UPDATE eventjobs_cursor SET paused = %(paused)s, generation = generation + 1, updated_at = now()
-WHERE group_name = %(group)s
+WHERE group_name = %(group)s AND paused IS DISTINCT FROM %(paused)s
 RETURNING partition;
 
 -- name: event_position

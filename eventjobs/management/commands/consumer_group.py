@@ -8,8 +8,9 @@ from django.db import transaction
 from eventjobs.conf import database_alias
 from eventjobs.db import django_connection
 from eventjobs.durations import parse_time
+from eventjobs.events import control
 from eventjobs.events import store as eventstore
-from eventjobs.events.partitions import START, show_position
+from eventjobs.events.partitions import position_in_words
 from eventjobs.management.subcommands import SubcommandCommand
 from eventjobs.models import ConsumerGroup
 
@@ -57,42 +58,34 @@ class Command(SubcommandCommand):
         if action == "translate":
             return self._translate(alias, options["groups"])
         name = options["group"]
-        if not ConsumerGroup.objects.using(alias).filter(name=name).exists():
-            raise CommandError(f"no consumer group {name!r} in the database yet (a group is "
-                               "created when `consume` first runs it)")
-        if action == "forget":
-            ConsumerGroup.objects.using(alias).filter(name=name).delete()
-            self.stdout.write(f"group {name}: forgotten (a `consume` of it starts afresh)")
-            return
-        with transaction.atomic(using=alias):
-            conn = django_connection(alias)
-            if action in ("pause", "resume"):
-                eventstore.pause_group(conn, group=name, paused=action == "pause")
-                self.stdout.write(f"group {name}: {action}d")
-                return
-            position = self._target(conn, options)
-            eventstore.reset_group(conn, group=name, position=position)
-        self.stdout.write(f"group {name}: reset; it handles every event after "
-                          f"{show_position(position)}")
-
-    def _target(self, conn, options):
-        if options["to_beginning"]:
-            return START
-        if options["to_end"]:
-            return (eventstore.horizon(conn), 0)
-        if options["to_event"] is not None:
-            position = eventstore.event_position(conn, options["to_event"])
-            if position is None:
-                raise CommandError(f"event {options['to_event']} does not exist (pruned?)")
-            return (position[0], position[1] - 1)
         try:
-            at = parse_time(options["to_time"])
+            if action == "forget":
+                control.forget(name)
+                self.stdout.write(f"group {name}: forgotten (a `consume` of it starts afresh)")
+            elif action in ("pause", "resume"):
+                changed = (control.pause if action == "pause" else control.resume)(name)
+                self.stdout.write(f"group {name}: {action}d" if changed
+                                  else f"group {name}: already {action}d")
+            else:
+                plan = control.reset(name, self._target(options))
+                self.stdout.write(
+                    f"group {name}: reset to {position_in_words(plan.position)}; "
+                    f"{plan.redeliveries}{'+' if plan.redeliveries_capped else ''} handled "
+                    "event(s) will be delivered again")
+        except (LookupError, ValueError) as exc:
+            raise CommandError(str(exc).strip("'\"")) from None
+
+    def _target(self, options):
+        if options["to_beginning"]:
+            return "beginning"
+        if options["to_end"]:
+            return "end"
+        if options["to_event"] is not None:
+            return options["to_event"]
+        try:
+            return parse_time(options["to_time"])
         except ValueError as exc:
             raise CommandError(str(exc)) from None
-        position = eventstore.position_at_time(conn, at)
-        if position is None:
-            return (eventstore.horizon(conn), 0)
-        return (position[0], position[1] - 1)
 
     def _translate(self, alias, names):
         with transaction.atomic(using=alias):
