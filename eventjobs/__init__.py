@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["enqueue_many", "retry_job", "cancel_job", "publish", "publish_many", "consumer",
+__all__ = ["enqueue_many", "retry_job", "cancel_job", "lease_lost", "publish", "publish_many", "consumer",
            "reprocess_dead_letters", "discard_dead_letters"]
 
 _LAZY = {
     "enqueue_many": "eventjobs.jobs.api",
     "retry_job": "eventjobs.jobs.api",
     "cancel_job": "eventjobs.jobs.api",
+    "lease_lost": "eventjobs.jobs.worker",
     "publish": "eventjobs.events.log",
     "publish_many": "eventjobs.events.log",
     "consumer": "eventjobs.events.registry",

@@ -11,7 +11,8 @@ from django.tasks.signals import task_enqueued
 from eventjobs.conf import JobOptions, database_alias
 from eventjobs.db import session_cursor
 from eventjobs.jobs import store as jobstore
-from eventjobs.jobs.results import build_result, import_task
+from eventjobs.jobs.executor import import_task
+from eventjobs.jobs.results import build_result
 from eventjobs.jobs.tasks import EventjobsTask, validate_task_options
 from eventjobs.payload import dumps
 

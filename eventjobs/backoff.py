@@ -1,4 +1,4 @@
-"""Retry policy for failed job attempts: pure functions, no I/O."""
+"""Exponential backoff with jitter between attempts: a pure function, shared by both halves."""
 
 from __future__ import annotations
 
@@ -19,10 +19,3 @@ def backoff_delay(base: float, attempt: int, rng: random.Random | None = None) -
     # The exponent is capped so huge attempt counts cannot overflow a float.
     step = min(base * 2 ** min(max(attempt - 1, 0), 32), MAX_DELAY_SECONDS)
     return step * (1 + (rng or random).random() * 0.25)
-
-
-def next_status(attempt: int, max_attempts: int, delay: float) -> str:
-    """Where a job goes after a failed attempt: FAILED when spent, else waits or is ready."""
-    if attempt >= max_attempts:
-        return "FAILED"
-    return "SCHEDULED" if delay > 0 else "READY"

@@ -1,132 +1,159 @@
-"""A worker child's background thread: lease heartbeat, LISTEN wake-ups, supervisor watch.
+"""The supervisor's heartbeat thread: leases, worker rows and maintenance. No user code.
 
-It runs on its own connection, independent of the job's thread, so a CPU-bound job
-keeps its lease (the GIL is released to this thread every few milliseconds). Losing
-this connection (e.g. pg_terminate_backend) only delays wake-ups: the worker still
-polls, and the thread reconnects.
+Every HEARTBEAT_SECONDS it renews the lease of every attempt its children hold (one
+statement for all of them) and keeps their worker rows fresh; every POLL_SECONDS it runs
+maintenance (rescue of expired leases, promotion of due jobs). It runs on its own
+connection, so a busy or stuck child cannot delay it, and survives every error:
+- when renewals fail for more than a third of the lease, children stop claiming (they could
+  not keep new leases either) until renewals work again;
+- a lease not renewed in time is lost: the child running that job is told, and the task can
+  see it with `eventjobs.lease_lost()`; its outcome will not be recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import Callable
-from uuid import UUID
+from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
 from eventjobs.db import connect
 from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.children import ChildLink, Children, stopped
+from eventjobs.jobs.maintenance import JobMaintenance
+from eventjobs.jobs.reporting import HOLD, LOST
 
 logger = logging.getLogger("eventjobs.worker")
 
-RECONNECT_SECONDS = 1.0
-
 
 class Heartbeat(threading.Thread):
-    """Keeps the leases of `held` jobs alive and sets `wake` when a job is enqueued."""
+    """Keeps the leases of every attempt the children hold; runs maintenance."""
 
-    def __init__(self, *, db_params: dict, worker_id: str, host: str, queues: list[str],
-                 lease_seconds: float, interval: float, listen: bool, wake: threading.Event,
-                 on_lost: Callable[[set[tuple[int, UUID]]], None],
-                 on_orphaned: Callable[[], None], on_tick: Callable[[psycopg.Connection], None],
-                 parent_pid: int):
+    def __init__(self, children: Children, *, db_params: dict[str, Any], lease_seconds: float,
+                 interval: float, maintenance_interval: float, queues: Sequence[str] | None):
         super().__init__(name="eventjobs-heartbeat", daemon=True)
+        self.children = children
         self.db_params = db_params
-        self.worker_id = worker_id
-        self.host = host
-        self.queues = queues
         self.lease_seconds = lease_seconds
         self.interval = interval
-        self.listen = listen
-        self.wake = wake
-        self.on_lost = on_lost
-        self.on_orphaned = on_orphaned
-        self.on_tick = on_tick
-        self.parent_pid = parent_pid
+        self.maintenance_interval = maintenance_interval
+        self.queues = queues
+        self.host = socket.gethostname()
         self.stop_event = threading.Event()
-        self.lock = threading.Lock()
-        self.held: dict[int, UUID] = {}
-        self.running = 0
         self.conn: psycopg.Connection | None = None
-
-    # Called from the job thread.
-    def hold(self, job_id: int, token: UUID) -> None:
-        with self.lock:
-            self.held[job_id] = token
-
-    def drop(self, job_id: int) -> None:
-        with self.lock:
-            self.held.pop(job_id, None)
+        self.last_renewal = time.monotonic()
+        self.holding = False
+        self.outage_since: float | None = None
+        self.next_beat = 0.0
+        self.next_maintenance = 0.0
 
     def stop(self) -> None:
         self.stop_event.set()
 
     def run(self) -> None:
-        next_beat = 0.0
         while not self.stop_event.is_set():
             try:
                 if self.conn is None or self.conn.closed:
-                    self._connect()
-                wait = max(0.0, next_beat - time.monotonic())
-                if wait > 0:
-                    # Returns on timeout; NOTIFYs that came during a heartbeat query were
-                    # kept by psycopg and are yielded here.
-                    for notify in self.conn.notifies(timeout=min(wait, 0.5)):
-                        if notify.payload in self.queues:
-                            self.wake.set()
-                if self.stop_event.is_set():
-                    break
-                if time.monotonic() >= next_beat:
-                    self._beat()
-                    next_beat = time.monotonic() + self.interval
-                self.on_tick(self.conn)
-                if os.getppid() != self.parent_pid:
-                    logger.error("worker %s: supervisor died; stopping", self.worker_id)
-                    self.on_orphaned()
-                    return
+                    self.conn = connect(self.db_params, f"eventjobs heartbeat {os.getpid()}",
+                                        synchronous_commit=False)
+                if time.monotonic() >= self.next_beat:
+                    self.beat()
+                    self.next_beat = time.monotonic() + self.interval
+                if time.monotonic() >= self.next_maintenance:
+                    JobMaintenance(self.conn, self.lease_seconds).run_once()
+                    self.next_maintenance = time.monotonic() + self.maintenance_interval
+                self._healthy()
             except psycopg.Error as exc:
-                logger.warning("worker %s: heartbeat connection failed (%s); reconnecting",
-                               self.worker_id, str(exc).strip())
-                self._close()
-                # The wake-up may have been lost with the connection: let the loop poll.
-                self.wake.set()
-                self.stop_event.wait(RECONNECT_SECONDS)
-                next_beat = 0.0
-        self._close()
-
-    def _connect(self) -> None:
-        self.conn = connect(self.db_params, f"eventjobs heartbeat {self.worker_id}",
-                            synchronous_commit=False)
-        if self.listen:
-            jobstore.listen(self.conn)
-
-    def _beat(self) -> None:
-        with self.lock:
-            held = list(self.held.items())
-        kept = jobstore.extend_leases(self.conn, held, self.lease_seconds)
-        with self.lock:
-            # Lost: not renewed, and still held under the same token (a job finished or
-            # re-claimed meanwhile is not lost).
-            lost = {(job_id, token) for job_id, token in held
-                    if job_id not in kept and self.held.get(job_id) == token}
-            for job_id, _ in lost:
-                del self.held[job_id]
-            running = self.running
-        if lost:
-            logger.warning("worker %s: lease lost for job(s) %s (rescued after expiry); "
-                           "their outcome will not be recorded by this worker",
-                           self.worker_id, sorted(job_id for job_id, _ in lost))
-            self.on_lost(lost)
-        jobstore.touch_worker(self.conn, worker_id=self.worker_id, host=self.host,
-                              pid=os.getpid(), queues=self.queues, running=running)
-
-    def _close(self) -> None:
+                self._unhealthy(exc)
+            except Exception:  # noqa: BLE001 - the heartbeat must outlive every error
+                logger.exception("heartbeat: unexpected error; carrying on")
+            self.stop_event.wait(max(0.01, min(self.next_beat, self.next_maintenance)
+                                     - time.monotonic()))
+        self._deregister_departed()
         if self.conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self.conn.close()
-            except psycopg.Error:
-                pass
+
+    def beat(self) -> None:
+        """Renew every held lease; register new children, refresh and forget worker rows."""
+        assert self.conn is not None
+        # A stopped child (SIGSTOP, a debugger) cannot finish its jobs: let their leases
+        # expire so another worker runs them; its late outcome is fenced off.
+        frozen = {link.pid for link in self.children.all() if stopped(link.pid)}
+        held = [(link, a) for link, a in self.children.held() if link.pid not in frozen]
+        kept = jobstore.renew_leases(self.conn, [(a.job_id, a.token) for _, a in held],
+                                     self.lease_seconds)
+        self.last_renewal = time.monotonic()
+        lost: dict[ChildLink, list[int]] = {}
+        for link, attempt in held:
+            if attempt.job_id not in kept and self.children.drop_if_held(link, attempt.job_id,
+                                                                          attempt.token):
+                lost.setdefault(link, []).append(attempt.job_id)
+        for link, ids in lost.items():
+            logger.warning("worker %s: lease lost for job(s) %s (rescued after it expired); "
+                           "their outcome will not be recorded by this worker",
+                           link.worker_id, sorted(ids))
+            self.children.tell(link, LOST, ids)
+        for link in self.children.all():
+            if link.worker_id is None:
+                continue
+            running = 1 if link.slot.read() is not None else 0
+            if not link.registered:
+                jobstore.register_worker(self.conn, worker_id=link.worker_id, host=self.host,
+                                         pid=link.pid, queues=self.queues)
+                link.registered = True
+            jobstore.touch_worker(self.conn, worker_id=link.worker_id, host=self.host,
+                                  pid=link.pid, queues=self.queues, running=running)
+        self._deregister_departed()
+
+    def _deregister_departed(self) -> None:
+        if self.conn is None or self.conn.closed:
+            return
+        with contextlib.suppress(psycopg.Error):
+            for worker_id in self.children.take_departed():
+                jobstore.deregister_worker(self.conn, worker_id)
+
+    # -- health ----------------------------------------------------------------------------
+    def _healthy(self) -> None:
+        if self.outage_since is not None:
+            logger.warning("heartbeat: database back after %.1fs",
+                           time.monotonic() - self.outage_since)
+            self.outage_since = None
+        if self.holding:
+            self.holding = False
+            for link in self.children.all():
+                self.children.tell(link, HOLD, False)
+
+    def _unhealthy(self, exc: Exception) -> None:
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            logger.error("heartbeat: database unavailable (%s); retrying",
+                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        if self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
         self.conn = None
+        silent = time.monotonic() - self.last_renewal
+        if silent > self.lease_seconds / 3 and not self.holding:
+            self.holding = True
+            logger.error("heartbeat: leases not renewed for %.0fs; children stop claiming",
+                         silent)
+            for link in self.children.all():
+                self.children.tell(link, HOLD, True)
+        if silent > self.lease_seconds:
+            self._all_leases_lost()
+        self.next_beat = time.monotonic() + min(1.0, self.interval)
+
+    def _all_leases_lost(self) -> None:
+        """Leases not renewed for a whole lease are gone: tell each child which."""
+        for link, attempt in self.children.held():
+            if self.children.drop_if_held(link, attempt.job_id, attempt.token):
+                self.children.tell(link, LOST, [attempt.job_id])
+                logger.error("worker %s: lease of job %s expired without renewal; another "
+                             "worker may run it", link.worker_id, attempt.job_id)

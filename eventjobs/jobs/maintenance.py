@@ -7,30 +7,47 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
+
+from eventjobs.exceptions import WorkerLost
 from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.completer import Attempt, Completer
 
 logger = logging.getLogger("eventjobs.maintenance")
 
 
 class JobMaintenance:
-    """Rescues expired leases, promotes due scheduled jobs, forgets silent workers."""
+    """Rescues expired leases, promotes due scheduled jobs, forgets silent workers.
 
-    def __init__(self, conn, lease_seconds: float):
+    Every `runworker` runs it (about once per POLL_SECONDS); each step is safe from many
+    processes at once (SKIP LOCKED, idempotent), so no leader is needed.
+    """
+
+    def __init__(self, conn: psycopg.Connection, lease_seconds: float):
         self.conn = conn
         self.lease_seconds = lease_seconds
 
     def run_once(self) -> dict[str, int]:
-        rescued = jobstore.rescue_expired(self.conn)
-        for job_id, status, _queue, task_path in rescued:
-            if status == "FAILED":
-                logger.error("job %s %s: worker lost and attempts spent; FAILED", job_id,
-                             task_path)
-            else:
-                logger.warning("job %s %s: worker lost (lease expired); back to READY", job_id,
-                               task_path)
+        rescued = self.rescue()
         promoted = jobstore.promote_due(self.conn)
         pruned = jobstore.prune_workers(self.conn, silence_seconds=self.lease_seconds * 10)
-        return {"rescued": len(rescued), "promoted": promoted, "pruned_workers": pruned}
+        return {"rescued": rescued, "promoted": promoted, "pruned_workers": pruned}
+
+    def rescue(self) -> int:
+        """Charge WorkerLost to jobs whose lease expired with nobody left to report them.
+        One transaction: the expired rows stay locked until their outcome is recorded."""
+        with self.conn.transaction():
+            expired = jobstore.expired_leases(self.conn)
+            if not expired:
+                return 0
+            completer = Completer()
+            for row in expired:
+                attempt = Attempt.from_row(row, row["worker_id"] or "?")
+                completer.interrupted(attempt, WorkerLost(
+                    f"worker {attempt.worker_id} stopped renewing its lease, which expired at "
+                    f"{row['lease_expires_at'].isoformat()}"), backoff=False)
+            completer.flush(self.conn)  # logs each job's new status
+        return len(expired)
 
 
 def prune_jobs(status: str, age_seconds: float, batch: int = 5000, progress=None) -> int:

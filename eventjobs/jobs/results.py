@@ -6,23 +6,13 @@ from typing import Any
 
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.base import TaskError
-from django.utils.module_loading import import_string
 
-
-def import_task(task_path: str) -> Task:
-    """The Task object at `task_path`; ImportError if it is gone or not a Task."""
-    try:
-        obj = import_string(task_path)
-    except (ImportError, AttributeError) as exc:
-        raise ImportError(f"task {task_path!r} does not import: {exc}") from exc
-    if not isinstance(obj, Task):
-        raise ImportError(f"{task_path!r} is a {type(obj).__name__}, not a Task (use @task)")
-    return obj
+from eventjobs.models.jobs import JobStatus
 
 
 def display_status(status: str) -> TaskResultStatus:
-    """SCHEDULED is READY to Django."""
-    return TaskResultStatus.READY if status == "SCHEDULED" else TaskResultStatus(status)
+    """SCHEDULED is READY to Django (the one place that says so)."""
+    return TaskResultStatus.READY if status == JobStatus.SCHEDULED else TaskResultStatus(status)
 
 
 def build_result(task: Task, row: dict[str, Any], alias: str) -> TaskResult:
@@ -46,6 +36,6 @@ def build_result(task: Task, row: dict[str, Any], alias: str) -> TaskResult:
         ],
         worker_ids=list(row.get("worker_ids") or []),
     )
-    if row.get("status") == "SUCCESSFUL":
+    if row.get("status") == JobStatus.SUCCESSFUL:
         object.__setattr__(result, "_return_value", row.get("return_value"))
     return result

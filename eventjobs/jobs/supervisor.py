@@ -1,213 +1,200 @@
 """`runworker`'s parent process: starts N worker children and keeps them healthy.
 
-The supervisor runs no jobs. It restarts children that die, kills a child whose job
-outlives its timeout, records WorkerLost at once for a job whose child crashed, runs
-maintenance (lease rescue, scheduled-job promotion), and turns signals into a graceful
-or an immediate stop.
+The supervisor runs no jobs and no user code. At start it forks its children from its
+own, already set-up Django (before it opens any connection or starts any thread), so they
+are ready in milliseconds; a child that dies later is replaced by a freshly spawned one.
+Two threads do its database work on two connections: the collector records what the
+children report (eventjobs/jobs/collector.py), the heartbeat renews leases and runs
+maintenance (eventjobs/jobs/heartbeat.py). Its main thread reaps and restarts children and
+turns signals into a graceful or an immediate stop.
 """
 
 from __future__ import annotations
 
-import json
+import ctypes
 import logging
 import multiprocessing
 import os
 import signal
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
+from typing import Any
 
 import psycopg
+from django.db import connections
 
-from eventjobs.backoff import backoff_delay, next_status
 from eventjobs.db import connect, describe
-from eventjobs.exceptions import JobTimeout, WorkerLost
 from eventjobs.jobs import store as jobstore
-from eventjobs.jobs.executor import error_record
-from eventjobs.jobs.maintenance import JobMaintenance
-from eventjobs.jobs.slot import JobSlot, RunningJob
-from eventjobs.jobs.worker import WorkerConfig, child_main
+from eventjobs.jobs.child import WorkerConfig
+from eventjobs.jobs.child import main as child_main
+from eventjobs.jobs.children import ChildLink, Children
+from eventjobs.jobs.collector import Collector
+from eventjobs.jobs.heartbeat import Heartbeat
+from eventjobs.jobs.slot import JobSlot
 from eventjobs.shutdown import TwoStepShutdown
 
 logger = logging.getLogger("eventjobs.worker")
 
-TIMEOUT_CHECK_SECONDS = 0.2
-
-# Children are spawned, not forked: they start with no inherited connections or threads.
-_mp = multiprocessing.get_context("spawn")
+_fork = multiprocessing.get_context("fork")
+_spawn = multiprocessing.get_context("spawn")
 
 
-@dataclass
-class Child:
-    """One supervised child process and its shared job slot."""
+@dataclass(frozen=True)
+class SupervisorOptions:
+    """How the supervisor runs its children (from the backend's OPTIONS and the command)."""
 
-    slot_index: int
-    process: multiprocessing.process.BaseProcess
-    slot: JobSlot
-    started: float = field(default_factory=time.monotonic)
-    timed_out: int | None = None  # job id a timeout killed it for (failure already recorded)
+    concurrency: int
+    heartbeat_seconds: float
+    grace_seconds: float
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child if its supervisor dies."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 class Supervisor:
     """Runs `concurrency` children until stopped (or, with burst, until they are done)."""
 
-    def __init__(self, config: WorkerConfig, concurrency: int):
+    def __init__(self, config: WorkerConfig, options: SupervisorOptions):
         self.config = config
-        self.concurrency = concurrency
-        self.children: dict[int, Child] = {}
+        self.options = options
+        self.children = Children()
+        self.processes: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
+        self.restart_at: dict[int, float] = {}
+        self.quick_deaths: dict[int, int] = {}
         self.stopping = False
         self.stop_deadline: float | None = None
-        self.conn: psycopg.Connection | None = None
-        self.restart_at: dict[int, float] = {}
+        self.collector = Collector(self.children, config.db_params)
+        self.heartbeat = Heartbeat(self.children, db_params=config.db_params,
+                                   lease_seconds=config.lease_seconds,
+                                   interval=options.heartbeat_seconds,
+                                   maintenance_interval=config.poll_seconds,
+                                   queues=config.queues)
 
     def run(self) -> int:
-        cfg = self.config
+        cfg, opts = self.config, self.options
         logger.info(
-            "runworker starting: %d process(es), queues %s, backend %r, database %s, lease %.0fs, "
-            "heartbeat %.1fs, poll %.1fs, LISTEN %s, shutdown grace %.0fs%s",
-            self.concurrency, ",".join(cfg.queues), cfg.backend_alias, describe(cfg.db_params),
-            cfg.lease_seconds, cfg.heartbeat_seconds, cfg.poll_seconds,
-            "on" if cfg.listen else "off", cfg.grace_seconds, ", burst" if cfg.burst else "")
+            "runworker starting: %d process(es), queues %s, backend %r, database %s, lease "
+            "%.0fs, heartbeat %.1fs, poll %.1fs, LISTEN %s, shutdown grace %.0fs%s",
+            opts.concurrency, ",".join(cfg.queues) if cfg.queues else "(every queue)",
+            cfg.backend_alias, describe(cfg.db_params), cfg.lease_seconds,
+            opts.heartbeat_seconds, cfg.poll_seconds, "on" if cfg.listen else "off",
+            opts.grace_seconds, ", burst" if cfg.burst else "")
         TwoStepShutdown("runworker", on_first=self._stop_gracefully,
                         on_second=self._stop_now).install()
-        for slot in range(self.concurrency):
-            self._spawn(slot)
-        next_maintenance = 0.0
-        while self.children or (not self.stopping and self.restart_at):
-            self._wait(timeout=self._next_timeout())
+        # Forked children must inherit no connection (they would share its socket).
+        connections.close_all()
+        for index in range(opts.concurrency):
+            self._start_child(index, forked=True)
+        self.collector.start()
+        self.heartbeat.start()
+        while self.processes or (not self.stopping and self.restart_at):
+            self._wait(0.2)
             self._reap()
-            self._enforce_timeouts()
-            self._respawn_due()
-            if time.monotonic() >= next_maintenance and not self.stopping:
-                self._maintain()
-                next_maintenance = time.monotonic() + cfg.poll_seconds
+            self._restart_due()
             if self.stop_deadline and time.monotonic() > self.stop_deadline:
-                for child in self.children.values():
-                    child.process.kill()
+                self._abandon()
+        self.collector.close()
+        self.collector.join(timeout=30)
+        self.heartbeat.stop()
+        self.heartbeat.join(timeout=10)
         self._exit_log()
         return 0
 
     # -- children --------------------------------------------------------------------------
-    def _spawn(self, slot: int) -> None:
-        job_slot = JobSlot(_mp)
-        config = replace(self.config, supervisor_pid=os.getpid())
-        process = _mp.Process(target=child_main, args=(config, job_slot),
-                              name=f"eventjobs-worker-{slot}", daemon=False)
+    def _start_child(self, index: int, forked: bool) -> None:
+        context = _fork if forked else _spawn
+        report_r, report_w = context.Pipe(duplex=False)
+        control_r, control_w = context.Pipe(duplex=False)
+        slot, gate = JobSlot(context), context.Lock()
+        # A forked child inherits every pipe end the supervisor holds; it closes all but its
+        # own two ends, or it would keep its siblings' pipes (and its own) from closing.
+        inherited = [end for link in self.children.all() for end in (link.report, link.control)]
+        inherited += [report_r, control_w]
+        process = context.Process(target=child_main, name=f"eventjobs-worker-{index}",
+                                  args=(self.config, report_w, control_r, slot, gate, forked,
+                                        inherited if forked else []))
         process.start()
-        self.children[slot] = Child(slot_index=slot, process=process, slot=job_slot)
-        self.restart_at.pop(slot, None)
+        report_w.close()  # the child holds the only write end: EOF means it is gone
+        control_r.close()
+        assert process.pid is not None
+        self.children.add(ChildLink(index, process.pid, report_r, control_w, slot, gate,
+                                    process=process))
+        self.processes[index] = (process, time.monotonic())
+        self.restart_at.pop(index, None)
+        self.collector.wake()
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a child exits or `timeout` passes."""
-        wait_for([c.process.sentinel for c in self.children.values()], timeout=timeout)
+        wait_for([process.sentinel for process, _ in self.processes.values()], timeout)
 
     def _reap(self) -> None:
-        for slot, child in list(self.children.items()):
-            if child.process.is_alive():
+        for index, (process, started) in list(self.processes.items()):
+            if process.is_alive():
                 continue
-            child.process.join()
-            del self.children[slot]
-            code = child.process.exitcode
-            running = child.slot.read()
-            if running is not None and running.job_id != child.timed_out:
-                self._record_lost(running, WorkerLost(
-                    f"worker process {child.process.pid} exited with code {code} while running "
-                    "this job"))
+            process.join()
+            del self.processes[index]
+            code = process.exitcode
             if self.stopping or (self.config.burst and code == 0):
                 continue
-            lived = time.monotonic() - child.started
-            logger.error("worker child %s exited with code %s after %.1fs; restarting",
-                         child.process.pid, code, lived)
+            lived = time.monotonic() - started
             # A child that dies at once (e.g. bad settings) is restarted slowly, not in a loop.
-            self.restart_at[slot] = time.monotonic() + (0.0 if lived > 10 else 2.0)
+            self.quick_deaths[index] = self.quick_deaths.get(index, 0) + 1 if lived < 10 else 0
+            delay = min(30.0, 0.5 * 2 ** self.quick_deaths[index]) if lived < 10 else 0.0
+            logger.error("worker child %s exited with code %s after %.1fs; restarting%s",
+                         process.pid, code, lived, f" in {delay:.0f}s" if delay else "")
+            self.restart_at[index] = time.monotonic() + delay
 
-    def _respawn_due(self) -> None:
+    def _restart_due(self) -> None:
         if self.stopping:
             self.restart_at.clear()
             return
-        for slot, at in list(self.restart_at.items()):
+        for index, at in list(self.restart_at.items()):
             if time.monotonic() >= at:
-                self._spawn(slot)
+                self._start_child(index, forked=False)
 
-    def _enforce_timeouts(self) -> None:
-        for child in self.children.values():
-            running = child.slot.read()
-            if running is None or running.deadline is None:
-                continue
-            if time.monotonic() > running.deadline and child.process.is_alive():
-                logger.error("job %s exceeded its timeout of %ss; killing worker process %s",
-                             running.job_id, running.timeout, child.process.pid)
-                child.process.kill()
-                child.process.join()
-                child.timed_out = running.job_id
-                self._record_lost(running, JobTimeout(
-                    f"job exceeded its timeout of {running.timeout}s"))
-
-    def _record_lost(self, running: RunningJob, exc: Exception) -> None:
-        """Record a failed attempt for the job a dead child was running (fenced by token)."""
-        delay = backoff_delay(running.retry_backoff, running.attempt)
-        status = next_status(running.attempt, running.max_attempts, delay)
-        error = {**error_record(exc), "attempt": running.attempt,
-                 "worker_id": running.worker_id}
-        try:
-            self._connection()
-            recorded = jobstore.finish_failure(self.conn, job_id=running.job_id,
-                                               token=running.token, status=status, error=error,
-                                               delay=delay, started=None)
-            if recorded:  # else the child released or finished it before dying
-                logger.error("job %s: %s; now %s", running.job_id, exc, status)
-        except psycopg.Error as db_exc:
-            logger.warning("job %s: could not record %s (%s); its lease will expire",
-                           running.job_id, type(exc).__name__, db_exc)
-            self._drop_connection()
-
-    # -- maintenance and timing ------------------------------------------------------------
-    def _maintain(self) -> None:
-        try:
-            self._connection()
-            JobMaintenance(self.conn, self.config.lease_seconds).run_once()
-        except psycopg.Error as exc:
-            logger.warning("maintenance failed (%s); retrying", str(exc).strip())
-            self._drop_connection()
-
-    def _connection(self) -> None:
-        if self.conn is None or self.conn.closed:
-            self.conn = connect(self.config.db_params, "eventjobs supervisor",
-                                synchronous_commit=False)
-
-    def _drop_connection(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-        self.conn = None
-
-    def _next_timeout(self) -> float:
-        # Timeouts are checked this often: a job may overrun its timeout by up to this.
-        return max(min(self.config.poll_seconds, TIMEOUT_CHECK_SECONDS), 0.01)
-
-    # -- stopping ------------------------------------------------------------------------------
+    # -- stopping --------------------------------------------------------------------------
     def _stop_gracefully(self) -> None:
         self.stopping = True
-        self.stop_deadline = time.monotonic() + self.config.grace_seconds + 10
-        for child in self.children.values():
-            if child.process.is_alive():
-                os.kill(child.process.pid, signal.SIGTERM)
+        self.stop_deadline = time.monotonic() + self.options.grace_seconds
+        for process, _ in self.processes.values():
+            if process.is_alive() and process.pid:
+                os.kill(process.pid, signal.SIGTERM)
+
+    def _abandon(self) -> None:
+        """Grace period over: stop the children; their running jobs go back uncharged."""
+        self.stop_deadline = None
+        self.collector.abandoning = True
+        running = [link.slot.read() for link in self.children.all()]
+        logger.warning("runworker: shutdown grace period over (%.0fs); releasing job(s) %s",
+                       self.options.grace_seconds, [r.job_id for r in running if r])
+        for process, _ in self.processes.values():
+            process.kill()
 
     def _stop_now(self) -> None:
-        for child in self.children.values():
-            if child.process.is_alive():
-                child.process.kill()
+        for process, _ in self.processes.values():
+            if process.is_alive():
+                process.kill()
         logger.warning("runworker: stopped at once; running jobs return when their leases "
                        "expire")
         os._exit(1)
 
     def _exit_log(self) -> None:
-        left = ""
+        counts = self.collector.counts
+        done = (f"{counts['SUCCESSFUL']} succeeded, {counts['FAILED']} failed for good, "
+                f"{counts['READY'] + counts['SCHEDULED']} to be retried")
+        left: dict[str, Any] = {}
         try:
-            self._connection()
-            left = ", left: " + json.dumps(jobstore.pending_counts(self.conn, self.config.queues))
+            conn = connect(self.config.db_params, "eventjobs supervisor")
+            with conn:
+                left = jobstore.pending_counts(conn, self.config.queues)
         except psycopg.Error:
             pass
-        finally:
-            self._drop_connection()
-        logger.info("runworker stopped%s", left)
-
+        logger.info("runworker stopped: %s; left: %s", done,
+                    ", ".join(f"{k} {v}" for k, v in left.items()) or "unknown")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.tasks import Task
 from django.tasks.exceptions import InvalidTask
 
+from eventjobs.conf import count, positive_seconds, seconds_or_zero
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventjobsTask(Task):
@@ -20,21 +22,21 @@ class EventjobsTask(Task):
     timeout: float | None = None
 
 
+# Per-task options and how each is validated (the same rules as the backend's OPTIONS).
+_OPTION_RULES = {
+    "max_attempts": (count(1), "it counts the first run"),
+    "retry_backoff": (seconds_or_zero, "base of the exponential backoff, in seconds"),
+    "timeout": (positive_seconds, "seconds before the attempt is killed"),
+}
+
+
 def validate_task_options(task: Task) -> None:
-    """Raise InvalidTask for retry options that cannot work."""
-    max_attempts = getattr(task, "max_attempts", None)
-    if max_attempts is not None and (
-        isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1
-    ):
-        raise InvalidTask(
-            f"max_attempts must be a whole number >= 1 (it counts the first run), "
-            f"not {max_attempts!r}."
-        )
-    for name in ("retry_backoff", "timeout"):
+    """Raise InvalidTask for retry options that cannot work (at decoration and enqueue)."""
+    for name, (parse, meaning) in _OPTION_RULES.items():
         value = getattr(task, name, None)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or (
-            name == "timeout" and value == 0
-        ):
-            raise InvalidTask(f"{name} must be a positive number of seconds, not {value!r}.")
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise InvalidTask(f"@task({name}={value!r}): {name} {exc} ({meaning})") from None

@@ -1,246 +1,213 @@
-"""A worker child process: claim -> execute -> finish, one job at a time.
+"""A worker child: claim -> execute -> report, one job at a time, on one connection.
 
-Each child claims in short autocommit statements, runs the job with no transaction
-open, and records the outcome fenced by the lease token. Fast jobs are claimed a few
-at a time (only as many as it can start within about 50 ms, so a long job never holds
-others back) and their successes are recorded in batches.
+The child claims a few due jobs in one short autocommit statement (only as many as it can
+start within about 50 ms, so a long job never holds others back for long; the supervisor
+takes back the rest when a job runs long), runs each with no transaction open, and reports
+each outcome to its supervisor before starting the next (eventjobs/jobs/reporting.py),
+which records it. User code runs only on this thread. When idle it waits for a NOTIFY on
+the same connection, or polls.
 """
 
 from __future__ import annotations
 
-import ctypes
-import json
+import contextlib
 import logging
 import os
-import signal
+import select
 import socket
-import sys
-import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from typing import Any
 
 import psycopg
-from django.tasks import TaskResultStatus
+from django.db import connections
+from django.tasks import TaskResult, TaskResultStatus, task_backends
 
-from eventjobs.backoff import backoff_delay, next_status
 from eventjobs.db import connect
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
-from eventjobs.jobs.executor import Outcome, error_record, execute, send_finished
-from eventjobs.jobs.heartbeat import Heartbeat
-from eventjobs.jobs.results import build_result, import_task
+from eventjobs.jobs.child import WorkerConfig
+from eventjobs.jobs.completer import Attempt, error_of
+from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_finished
+from eventjobs.jobs.reporting import Notices, Reporter
+from eventjobs.jobs.results import build_result
 from eventjobs.jobs.slot import JobSlot
 
 logger = logging.getLogger("eventjobs.worker")
 
 MAX_BATCH = 100
 BATCH_BUDGET_SECONDS = 0.05  # claim only what can start within this much time
-FLUSH_SECONDS = 0.02  # successes wait at most this long to be recorded
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """Everything a child needs; picklable, sent through multiprocessing spawn."""
-
-    backend_alias: str
-    db_params: dict
-    queues: list[str]
-    lease_seconds: float
-    heartbeat_seconds: float
-    poll_seconds: float
-    grace_seconds: float
-    import_grace_seconds: float
-    listen: bool
-    burst: bool
-    settings_module: str
-    # With --burst --max-wait: keep waiting for scheduled/leased jobs until this time.time().
-    burst_deadline: float | None = None
-    # The supervisor's pid: a child whose parent is no longer this pid is orphaned.
-    supervisor_pid: int | None = None
-
-
-def child_main(config: WorkerConfig, slot: JobSlot) -> None:
-    """Entry point of a spawned child process."""
-    os.environ["DJANGO_SETTINGS_MODULE"] = config.settings_module
-    import django
-
-    django.setup()
-    _die_with_parent()
-    # Ctrl-C reaches the whole process group; the supervisor decides what it means.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    worker = ChildWorker(config, slot)
-    signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
-    try:
-        worker.run()
-    except psycopg.OperationalError as exc:
-        # The database went away: exit and let the supervisor restart us (with a pause);
-        # a job we held is failed over at once or recovered by its lease.
-        logger.error("worker %s: database connection lost (%s); exiting", worker.worker_id,
-                     str(exc).strip())
-        sys.exit(1)
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGTERM this child if the supervisor dies (the heartbeat also checks)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+QUEUE_REFRESH_SECONDS = 5.0  # a worker of every queue looks for new queues this often
+RECONNECT_MAX_SECONDS = 5.0
 
 
 class ChildWorker:
-    """The claim/execute/finish loop of one child; `run_once()` does one step."""
+    """The claim/execute/report loop of one child; `run_once()` does one step."""
 
-    def __init__(self, config: WorkerConfig, slot: JobSlot | None = None):
-        from django.tasks import task_backends
-
+    def __init__(self, config: WorkerConfig, reporter: Reporter, *, slot: JobSlot | None = None,
+                 gate: Any = None, conn: psycopg.Connection | None = None):
         self.config = config
-        self.slot = slot  # tells the supervisor what runs (timeouts, crashes)
+        self.reporter = reporter
+        self.slot = slot  # what runs now, for the supervisor's timeouts and crash handling
+        self.gate = gate if gate is not None else contextlib.nullcontext()
         self.backend = task_backends[config.backend_alias]
         self.sender = type(self.backend)
-        self.host = socket.gethostname()
-        self.worker_id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self.buffer: deque[dict] = deque()
-        self.lost: set[tuple[int, UUID]] = set()  # (id, lease token) taken from us
-        self.successes: list[tuple] = []
-        # Successes are recorded by the job thread, or by the heartbeat thread while a
-        # long job runs; the lock makes each batch taken once.
-        self.successes_lock = threading.Lock()
-        self.last_flush = time.monotonic()
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.conn = conn
+        self.owns_conn = conn is None
+        self.buffer: deque[dict[str, Any]] = deque()
+        self.lost: set[int] = set()  # leases lost, by job id (the supervisor says so)
+        self.hold = False
+        self.stopping = False
         self.avg_seconds = 1.0  # pessimistic until measured: claim one at a time
-        self.conn = None
         self.clock_offset = timedelta(0)
-        self.current: dict | None = None
-        self.heartbeat = None
+        self.current: Attempt | None = None
+        self.awaiting: dict[int, tuple[TaskResult, Any]] = {}  # job id -> for task_finished
+        self.queues: list[str] = list(config.queues or ())
+        self.queues_seen_at = 0.0
+        self.outage_since: float | None = None
+        self.database_was_away = False  # the tasks' connections need replacing
+        self.ran = 0
+        self.last_exception: BaseException | None = None  # of the last failed attempt
+        # A signal handler writes here to end an idle wait at once.
+        self.wakeup_r, self.wakeup_w = os.pipe()
+        os.set_blocking(self.wakeup_r, False)
+        os.set_blocking(self.wakeup_w, False)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        self.conn = connect(self.config.db_params, f"eventjobs worker {self.worker_id}",
-                            synchronous_commit=False)
-        # Stamp times with the database's clock, never this machine's.
-        self.clock_offset = jobstore.database_now(self.conn) - datetime.now(UTC)
-        jobstore.register_worker(self.conn, worker_id=self.worker_id, host=self.host,
-                                 pid=os.getpid(), queues=self.config.queues)
+        # Our connection is opened by the first statement (see _database), which rides out
+        # a database that is not there yet.
+        self.reporter.hello(self.worker_id, os.getpid())
         if self.slot:
             self.slot.set_worker_id(self.worker_id)
-        self.heartbeat = Heartbeat(
-            db_params=self.config.db_params, worker_id=self.worker_id, host=self.host,
-            queues=self.config.queues, lease_seconds=self.config.lease_seconds,
-            interval=self.config.heartbeat_seconds, listen=self.config.listen, wake=self.wake,
-            on_lost=self.lost.update, on_orphaned=self.request_stop, on_tick=self._flush_stale,
-            parent_pid=self.config.supervisor_pid or os.getppid(),
-        )
-        self.heartbeat.start()
 
     def run(self) -> None:
         self.start()
         try:
-            while not self.stopping.is_set():
+            while not self.stopping:
                 if not self.run_once() and self.config.burst:
                     break
         finally:
             self.shutdown()
 
     def request_stop(self) -> None:
-        """First SIGTERM: stop claiming, finish the running job within the grace period."""
-        if self.stopping.is_set():
-            return
-        self.stopping.set()
-        self.wake.set()
-        timer = threading.Timer(self.config.grace_seconds, self._abandon)
-        timer.daemon = True
-        timer.start()
+        """First SIGTERM: stop claiming; the running job finishes (the supervisor bounds it)."""
+        self.stopping = True
+        with contextlib.suppress(OSError):
+            os.write(self.wakeup_w, b"x")
 
     def shutdown(self) -> None:
-        self.flush(force=True)
-        self._release_buffer()
-        self._stop_heartbeat()
-        try:
-            jobstore.deregister_worker(self.conn, self.worker_id)
-        except Exception:  # noqa: BLE001 - best effort; stale rows are pruned
-            pass
-        self.conn.close()
+        """Give back what was claimed and not started; close our connection."""
+        self.reporter.released([(self._attempt(job), 0.0) for job in self.buffer])
+        self.buffer.clear()
+        if self.owns_conn and self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+        for fd in (self.wakeup_r, self.wakeup_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
-    def _stop_heartbeat(self) -> None:
-        """Stop and join the heartbeat, so its last beat cannot re-register us afterwards."""
-        if self.heartbeat:
-            self.heartbeat.stop()
-            self.heartbeat.join(timeout=5)
-
-    def _abandon(self) -> None:
-        """Grace period over: give back the running job (no attempt charged) and exit."""
-        self._stop_heartbeat()
-        held = [(job["id"], job["lease_token"], 0.0)
-                for job in ([self.current] if self.current else []) + list(self.buffer)]
-        try:
-            conn = connect(self.config.db_params, f"eventjobs release {self.worker_id}")
-            # Successes not flushed yet are recorded first (fenced: a concurrent flush by
-            # the job thread makes one of the two updates match nothing).
-            jobstore.finish_successes(conn, [
-                (job["id"], job["lease_token"], outcome.return_json, started, finished)
-                for job, _, outcome, started, finished in list(self.successes)])
-            released = jobstore.release(conn, held)
-            jobstore.deregister_worker(conn, self.worker_id)
-            conn.close()
-            logger.warning("worker %s: grace period over; released job(s) %s",
-                           self.worker_id, [job_id for job_id, _ in released])
-        except Exception:  # noqa: BLE001 - leases recover the jobs anyway
-            logger.exception("worker %s: could not release jobs; leases will", self.worker_id)
-        os._exit(0)
-
-    # -- one step ------------------------------------------------------------------------------
+    # -- one step --------------------------------------------------------------------------
     def run_once(self) -> bool:
         """Run one job if one is due (claiming if needed). False when there was none."""
-        if not self.buffer and not self._claim():
-            self.flush(force=True)
-            if self._promote_or_wait():
-                return True
+        self._read_notices()
+        if self.stopping:
             return False
-        job = self.buffer.popleft()
-        if (job["id"], job["lease_token"]) in self.lost:
-            # Rescued from us before it started: it is someone else's now.
-            self.lost.discard((job["id"], job["lease_token"]))
-            self.heartbeat.drop(job["id"])
-            return True
-        self.run_job(job)
-        self.flush(force=not self.buffer)
+        if not self.buffer and not self._claim():
+            return self._idle()
+        with self.gate:  # the supervisor takes back unstarted jobs only under this gate
+            self._read_notices()
+            job = self._next_job()
+            if job is None:
+                return True
+            if self.slot:
+                self.slot.start(job)
+        try:
+            self.run_job(job)
+        finally:
+            if self.slot:
+                self.slot.clear()
         return True
 
+    def _next_job(self) -> dict[str, Any] | None:
+        while self.buffer:
+            job = self.buffer.popleft()
+            if job["id"] not in self.lost:
+                return job
+            self.lost.discard(job["id"])  # rescued before it started: someone else's now
+        return None
+
+    def _read_notices(self) -> None:
+        notices: Notices = self.reporter.notices()
+        if not notices:
+            return
+        self.lost |= notices.lost
+        if notices.revoked:
+            self.buffer = deque(j for j in self.buffer if j["id"] not in notices.revoked)
+        if notices.hold is not None and notices.hold != self.hold:
+            self.hold = notices.hold
+            logger.warning("worker %s: %s claiming", self.worker_id,
+                           "stops" if self.hold else "resumes")
+        for job_id, status in notices.recorded:
+            self._finished(job_id, status)
+
+    def _finished(self, job_id: int, status: str | None) -> None:
+        """An outcome was recorded: send task_finished when the job ended for good."""
+        waiting = self.awaiting.pop(job_id, None)
+        if waiting is None or status not in (TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED):
+            return
+        task_result, detail = waiting
+        if status == TaskResultStatus.SUCCESSFUL:
+            send_finished(task_result, TaskResultStatus.SUCCESSFUL, self.sender,
+                          return_value=detail)
+        else:
+            send_finished(task_result, TaskResultStatus.FAILED, self.sender, error=detail)
+
+    # -- claiming and waiting --------------------------------------------------------------
     def _claim(self) -> bool:
-        # Clear before claiming: a NOTIFY arriving after this point wakes the next wait.
-        self.wake.clear()
-        if self.stopping.is_set():
+        if self.stopping or self.hold:
+            return False
+        queues = self._claim_queues()
+        if not queues:
             return False
         limit = max(1, min(MAX_BATCH, int(BATCH_BUDGET_SECONDS / max(self.avg_seconds, 1e-6))))
-        rows = jobstore.claim(self.conn, queues=self.config.queues, limit=limit,
+        rows = self._database(jobstore.claim, queues=queues, limit=limit,
                               lease=self.config.lease_seconds, worker_id=self.worker_id)
-        for row in rows:
-            self.heartbeat.hold(row["id"], row["lease_token"])
+        if not rows:
+            return False
+        self.reporter.claimed([self._attempt(row) for row in rows])
         self.buffer.extend(rows)
-        return bool(rows)
+        return True
 
-    def _promote_or_wait(self) -> bool:
-        """Nothing ready: promote due scheduled jobs, else sleep until woken or due."""
-        if self.stopping.is_set():
-            return True  # the run loop sees `stopping` and ends
-        if jobstore.promote_due(self.conn):
+    def _claim_queues(self) -> list[str]:
+        """The configured queues, or (every queue) the queues that have ready jobs."""
+        if self.config.queues is not None:
+            return self.queues
+        if time.monotonic() - self.queues_seen_at > QUEUE_REFRESH_SECONDS or not self.queues:
+            self.queues = self._database(jobstore.ready_queues) or []
+            self.queues_seen_at = time.monotonic()
+        return self.queues
+
+    def _idle(self) -> bool:
+        """Nothing to claim: promote due scheduled jobs, else wait for a NOTIFY or the poll."""
+        if self.stopping:
+            return False
+        if self.config.queues is None:
+            self.queues_seen_at = 0.0  # look for queues again after the wait
+        if self._database(jobstore.promote_due):
             return True
         if self.config.burst and not self._burst_should_wait():
             return False
-        until_due = jobstore.seconds_until_next_due(self.conn, self.config.queues)
         timeout = self.config.poll_seconds
+        until_due = self._database(jobstore.seconds_until_next_due, self.config.queues)
         if until_due is not None:
             timeout = min(timeout, max(until_due, 0.001))
         if self.config.burst_deadline is not None:
             timeout = max(0.0, min(timeout, self.config.burst_deadline - time.time()))
-        self.wake.wait(timeout)
+        self._wait(timeout)
         return True
 
     def _burst_should_wait(self) -> bool:
@@ -248,121 +215,180 @@ class ChildWorker:
         deadline = self.config.burst_deadline
         if deadline is None or time.time() >= deadline:
             return False
-        return any(jobstore.pending_counts(self.conn, self.config.queues).values())
+        counts = self._database(jobstore.pending_counts, self.config.queues) or {}
+        return any(counts.values())
 
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a NOTIFY for our queues, a notice from the supervisor, or `timeout`."""
+        if self.config.listen and self._database(self._drain_notifies):
+            return  # it came while we were claiming
+        watched = [self.wakeup_r]
+        if self.conn is not None and not self.conn.closed:
+            watched.append(self.conn.fileno())
+        if self.reporter.fileno() is not None:
+            watched.append(self.reporter.fileno())
+        with contextlib.suppress(InterruptedError):
+            select.select(watched, [], [], timeout)
+        with contextlib.suppress(OSError):
+            os.read(self.wakeup_r, 64)
+        if self.config.listen:
+            self._database(self._drain_notifies)
+
+    def _drain_notifies(self, conn: psycopg.Connection) -> bool:
+        """Consume wake-ups (also those received during other statements); True if one
+        was for a queue we take."""
+        relevant = False
+        for notify in conn.notifies(timeout=0):
+            if self.config.queues is None:
+                relevant = True
+                if notify.payload not in self.queues:
+                    self.queues.append(notify.payload)
+            elif notify.payload in self.queues:
+                relevant = True
+        return relevant
+
+    # -- running a job ---------------------------------------------------------------------
     def now(self) -> datetime:
         return datetime.now(UTC) + self.clock_offset
 
-    def run_job(self, job: dict) -> None:
+    def _attempt(self, job: dict[str, Any]) -> Attempt:
+        return Attempt.from_row(job, self.worker_id)
+
+    def run_job(self, job: dict[str, Any]) -> None:
+        attempt = self._attempt(job)
         started = self.now()
         t0 = time.monotonic()
-        self.current = job
-        self.heartbeat.running = 1
+        if self.outage_since is None and self.database_was_away:
+            self.database_was_away = False
+            connections.close_all()  # the tasks' own connections died with the outage too
         try:
             task = import_task(job["task_path"])
-        except ImportError as exc:
-            self._task_missing(job, exc)
+        except TaskMissing as exc:
+            self._task_missing(job, attempt, exc)
             return
-        if self.slot:
-            self.slot.start(job)
-        job_row = {**job, "status": "RUNNING", "last_attempted_at": started}
-        task_result = build_result(task, job_row, self.config.backend_alias)
+        except Exception as exc:  # noqa: BLE001 - the module raised at import: the real error
+            self.last_exception = exc
+            self.reporter.failed(attempt, error_of(exc, attempt, started), started)
+            return
+        task_result = build_result(task, {**job, "status": "RUNNING",
+                                          "last_attempted_at": started},
+                                   self.config.backend_alias)
         object.__setattr__(task_result, "status", TaskResultStatus.RUNNING)
-        outcome = execute(task, task_result, self.sender)
+        self.current = attempt
+        try:
+            outcome = execute(task, task_result, self.sender)
+        finally:
+            self.current = None
         finished = self.now()
-        self.current = None
-        self.heartbeat.running = 0
         elapsed = time.monotonic() - t0
         self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * elapsed
+        self.ran += 1
         if outcome.ok:
-            with self.successes_lock:
-                self.successes.append((job, task_result, outcome, started, finished))
+            assert outcome.return_json is not None
+            self.awaiting[job["id"]] = (task_result, _loads(outcome.return_json))
+            self.reporter.succeeded(attempt, outcome.return_json, started, finished)
         else:
-            self._record_failure(job, task_result, outcome, started)
-        if self.slot:
-            self.slot.clear()
+            assert outcome.error is not None
+            self.last_exception = outcome.exception
+            error = {**outcome.error, "attempt": attempt.attempt,
+                     "worker_id": self.worker_id, "at": started.isoformat()}
+            self.awaiting[job["id"]] = (task_result, error)
+            self.reporter.failed(attempt, error, started)
+        _tidy_django_connections(self.worker_id)
 
-    def _record_failure(self, job: dict, task_result, outcome: Outcome, started) -> None:
-        error = {**outcome.error, "attempt": job["attempt"], "worker_id": self.worker_id,
-                 "at": started.isoformat()}
-        delay = backoff_delay(job["retry_backoff"], job["attempt"])
-        status = next_status(job["attempt"], job["max_attempts"], delay)
-        self.heartbeat.drop(job["id"])  # before the UPDATE: see flush()
-        recorded = jobstore.finish_failure(self.conn, job_id=job["id"], token=job["lease_token"],
-                                           status=status, error=error, delay=delay,
-                                           started=started)
-        if not recorded:
-            logger.warning("worker %s: job %s lost its lease; its failure is not recorded",
-                           self.worker_id, job["id"])
-            return
-        if status == "FAILED":
-            logger.error("job %s %s failed for good after %s attempt(s): %s", job["id"],
-                         job["task_path"], job["attempt"], outcome.error["message"] or
-                         outcome.error["exception_class_path"])
-            send_finished(task_result, TaskResultStatus.FAILED, self.sender, error=error)
-        else:
-            logger.warning("job %s %s attempt %s/%s failed (%s: %s); retrying in %.1fs",
-                           job["id"], job["task_path"], job["attempt"], job["max_attempts"],
-                           outcome.error["exception_class_path"], outcome.error["message"],
-                           delay)
-
-    def _task_missing(self, job: dict, exc: ImportError) -> None:
-        """A task path that does not import: release without charge, fail after a grace."""
-        self.current = None
-        self.heartbeat.running = 0
-        self.heartbeat.drop(job["id"])
+    def _task_missing(self, job: dict[str, Any], attempt: Attempt, exc: TaskMissing) -> None:
+        """A task path that does not import: released without charge, FAILED after a grace."""
         age = (self.now() - job["enqueued_at"]).total_seconds()
         if age < self.config.import_grace_seconds:
             # Released attempts are not counted, so back off by age instead: 5 s, growing
             # to a minute, until the grace period ends.
             delay = min(max(age / 4, 5.0), 60.0)
-            jobstore.release(self.conn, [(job["id"], job["lease_token"], delay)])
+            self.reporter.released([(attempt, delay)])
             logger.warning("job %s: %s; released, retrying in %.0fs (fails after %.0fs)",
                            job["id"], exc, delay, self.config.import_grace_seconds)
-        else:
-            error = {**error_record(TaskNotFound(str(exc))), "attempt": job["attempt"],
-                     "worker_id": self.worker_id}
-            jobstore.finish_failure(self.conn, job_id=job["id"], token=job["lease_token"],
-                                    status="FAILED", error=error, delay=0, started=None)
-            logger.error("job %s failed: %s for %.0fs", job["id"], exc, age)
-
-    def flush(self, force: bool = False, conn=None) -> None:
-        """Record buffered successes: every FLUSH_SECONDS, or now when `force`."""
-        if not self.successes:
             return
-        if not force and time.monotonic() - self.last_flush < FLUSH_SECONDS:
-            return
-        with self.successes_lock:
-            batch, self.successes = self.successes, []
-            self.last_flush = time.monotonic()
-        if not batch:
-            return
-        # Stop renewing before the UPDATE, so a heartbeat racing with it cannot take our
-        # own finish for a lost lease (the lease is short-lived only for these ms).
-        for job, *_ in batch:
-            self.heartbeat.drop(job["id"])
-        kept = jobstore.finish_successes(conn or self.conn, [
-            (job["id"], job["lease_token"], outcome.return_json, started, finished)
-            for job, _, outcome, started, finished in batch
-        ])
-        for job, task_result, outcome, _, finished in batch:
-            if job["id"] not in kept:
-                logger.warning("worker %s: job %s lost its lease; its success is not recorded",
-                               self.worker_id, job["id"])
-                continue
-            object.__setattr__(task_result, "finished_at", finished)
-            send_finished(task_result, TaskResultStatus.SUCCESSFUL, self.sender,
-                          return_value=json.loads(outcome.return_json))
+        error = error_of(TaskNotFound(f"{exc} (for {age:.0f}s)"), attempt, None)
+        # Failed for good, whatever attempts are left: the code is not coming back.
+        self.reporter.failed(Attempt(**{**attempt.__dict__, "max_attempts": attempt.attempt}),
+                             error, None)
 
-    def _flush_stale(self, conn) -> None:
-        """Heartbeat thread: while a job runs, record successes the job thread left
-        behind, so a long job (or its crash) does not hold earlier outcomes back."""
-        if self.current is not None:
-            self.flush(conn=conn)
+    # -- the connection --------------------------------------------------------------------
+    def _connect(self) -> None:
+        self.conn = connect(self.config.db_params, f"eventjobs worker {self.worker_id}",
+                            synchronous_commit=False)
+        # Stamp times with the database's clock, never this machine's.
+        self.clock_offset = jobstore.database_now(self.conn) - datetime.now(UTC)
+        if self.config.listen:
+            jobstore.listen(self.conn)
 
-    def _release_buffer(self) -> None:
-        held = [(job["id"], job["lease_token"], 0.0) for job in self.buffer]
-        self.buffer.clear()
-        for job_id, _, _ in held:
-            self.heartbeat.drop(job_id)
-        jobstore.release(self.conn, held)
+    def _database(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run `operation(conn, ...)`; on a connection failure reconnect with backoff (one
+        log line per outage) and return None, so the loop carries on. Never exits."""
+        try:
+            if self.conn is None or self.conn.closed:
+                self._connect()
+            result = operation(self.conn, *args, **kwargs)
+        except psycopg.OperationalError as exc:
+            self._outage(exc)
+            return None
+        if self.outage_since is not None:
+            logger.warning("worker %s: database back after %.1fs", self.worker_id,
+                           time.monotonic() - self.outage_since)
+            self.outage_since = None
+        return result
+
+    def _outage(self, exc: Exception) -> None:
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            self.database_was_away = True
+            logger.error("worker %s: database unavailable (%s); retrying", self.worker_id,
+                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+        if self.conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self.conn.close()
+        self.conn = None
+        waited = time.monotonic() - self.outage_since
+        time.sleep(min(RECONNECT_MAX_SECONDS, 0.2 + waited / 4))
+
+
+def _loads(text: str) -> Any:
+    import json
+
+    return json.loads(text)
+
+
+def _tidy_django_connections(worker_id: str) -> None:
+    """After a job: no transaction may stay open (it would hold the horizon of every event
+    consumer in the cluster), and a connection the task broke is replaced."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        if conn.in_atomic_block or not conn.get_autocommit():
+            logger.error("worker %s: a task left a transaction open on database %r; rolling "
+                         "it back", worker_id, conn.alias)
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            conn.close()
+        elif conn.errors_occurred and not conn.is_usable():
+            conn.close()
+
+
+# -- the current job, for the task itself -------------------------------------------------
+_active: ChildWorker | None = None
+
+
+def activate(worker: ChildWorker) -> None:
+    """Make `worker` the one `lease_lost()` asks (one per child process)."""
+    global _active
+    _active = worker
+
+
+def lease_lost() -> bool:
+    """True once the running attempt's lease is known lost (its worker could not renew it
+    and another worker may run the job): a long task should stop; its outcome will not be
+    recorded. False outside a worker."""
+    worker = _active
+    if worker is None or worker.current is None:
+        return False
+    worker._read_notices()
+    return worker.current.job_id in worker.lost

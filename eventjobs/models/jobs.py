@@ -54,10 +54,11 @@ class Job(models.Model):
         permissions = [("retry_job", "Can retry failed jobs"),
                        ("cancel_job", "Can cancel waiting jobs")]
         indexes = [
-            # The claim walks this in order; only due, unclaimed jobs are in it.
+            # The claim walks this in order, one queue at a time: only due, unclaimed jobs
+            # are in it, and a backlog in one queue costs another queue's claims nothing.
             models.Index(
-                fields=["-priority", "id"],
-                name="eventjobs_job_ready",
+                fields=["queue", "-priority", "id"],
+                name="eventjobs_job_ready_by_queue",
                 condition=models.Q(status="READY"),
             ),
             models.Index(

@@ -46,13 +46,17 @@ SELECT array_agg(id ORDER BY id), now(),
             THEN pg_notify('eventjobs_job', min(queue)) END
 FROM job;
 
--- name: claim
--- Take up to `limit` due jobs, highest priority first, then oldest. SKIP LOCKED lets
--- workers claim side by side; the statement commits at once, so no transaction or row
--- lock is held while jobs run. The claim appends the worker id (Django's attempts).
+-- name: claim_queue
+-- Take up to `limit` due jobs of one queue, highest priority first, then oldest. The
+-- index (queue, priority DESC, id) WHERE status = 'READY' makes this a short index scan
+-- whatever waits in other queues. SKIP LOCKED lets workers claim side by side; the
+-- statement commits at once, so no transaction or row lock is held while jobs run. The
+-- claim appends the worker id (Django's attempts) and stamps the start times, which the
+-- outcome corrects to when the job actually started (a job may wait in a child's batch
+-- for up to ~50 ms).
 WITH picked AS (
     SELECT id FROM eventjobs_job
-    WHERE status = 'READY' AND queue = ANY(%(queues)s)
+    WHERE status = 'READY' AND queue = %(queue)s
     ORDER BY priority DESC, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -72,6 +76,50 @@ RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes
           job.last_attempted_at, job.max_attempts, job.retry_backoff, job.timeout,
           job.attempt, job.worker_ids, job.errors, job.lease_token;
 
+-- name: claim_queues
+-- As claim_queue for several queues: one short index scan per queue (a plain
+-- `queue = ANY(...)` would sort every ready row of those queues), merged by priority.
+-- Rows locked by a queue's scan but not taken are unlocked when the statement commits.
+WITH picked AS (
+    SELECT ready.id
+    FROM unnest(%(queues)s::text[]) AS q(name)
+    CROSS JOIN LATERAL (
+        SELECT id, priority FROM eventjobs_job
+        WHERE status = 'READY' AND queue = q.name
+        ORDER BY priority DESC, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) AS ready
+    ORDER BY ready.priority DESC, ready.id
+    LIMIT %(limit)s
+)
+UPDATE eventjobs_job AS job
+SET status = 'RUNNING',
+    lease_token = gen_random_uuid(),
+    lease_expires_at = now() + make_interval(secs => %(lease)s),
+    attempt = job.attempt + 1,
+    worker_ids = job.worker_ids || to_jsonb(%(worker_id)s::text),
+    started_at = coalesce(job.started_at, now()),
+    last_attempted_at = now()
+FROM picked
+WHERE job.id = picked.id
+RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes_context,
+          job.args, job.kwargs, job.run_after, job.enqueued_at, job.started_at,
+          job.last_attempted_at, job.max_attempts, job.retry_backoff, job.timeout,
+          job.attempt, job.worker_ids, job.errors, job.lease_token;
+
+-- name: ready_queues
+-- The queues that have ready jobs, for a worker of every queue: a skip scan of the
+-- ready index (one index probe per distinct queue, not a scan of every ready row).
+WITH RECURSIVE q(name) AS (
+    (SELECT queue FROM eventjobs_job WHERE status = 'READY' ORDER BY queue LIMIT 1)
+    UNION ALL
+    SELECT (SELECT queue FROM eventjobs_job
+            WHERE status = 'READY' AND queue > q.name ORDER BY queue LIMIT 1)
+    FROM q WHERE q.name IS NOT NULL
+)
+SELECT name FROM q WHERE name IS NOT NULL;
+
 -- name: finish_successes
 -- Record a batch of successful attempts, sent as one JSON array (cheaper to build than
 -- five typed arrays). The lease token fences: a worker whose lease expired (and whose
@@ -79,6 +127,7 @@ RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes
 UPDATE eventjobs_job AS job
 SET status = 'SUCCESSFUL',
     return_value = done.return_value,
+    started_at = CASE WHEN job.attempt = 1 THEN done.started_at ELSE job.started_at END,
     last_attempted_at = done.started_at,
     finished_at = done.finished_at,
     lease_token = NULL,
@@ -92,21 +141,28 @@ WHERE job.id = done.id AND job.lease_token = done.token
   AND (SELECT set_config('synchronous_commit', 'on', true)) = 'on'
 RETURNING job.id;
 
--- name: finish_failure
--- Record one failed attempt: retry later (SCHEDULED/READY) or FAILED for good. Fenced
--- by the lease token like finish_successes.
-UPDATE eventjobs_job
-SET status = %(status)s::varchar,
-    errors = errors || jsonb_build_array(%(error)s::jsonb),
-    run_after = CASE WHEN %(status)s::varchar = 'FAILED' THEN run_after
-                     ELSE now() + make_interval(secs => %(delay)s) END,
-    last_attempted_at = coalesce(%(started)s, last_attempted_at),
-    finished_at = CASE WHEN %(status)s::varchar = 'FAILED' THEN now() END,
+-- name: record_failures
+-- Record failed attempts (an exception, a lost worker, a timeout), sent as one JSON
+-- array. The completer decided each one's next status (eventjobs/jobs/completer.py):
+-- SCHEDULED or READY to retry after `delay` seconds, or FAILED for good. Fenced by the
+-- lease token like finish_successes; durable like it.
+UPDATE eventjobs_job AS job
+SET status = failed.status,
+    errors = job.errors || jsonb_build_array(failed.error),
+    run_after = CASE WHEN failed.status = 'FAILED' THEN job.run_after
+                     ELSE now() + make_interval(secs => failed.delay) END,
+    started_at = CASE WHEN job.attempt = 1 AND failed.started_at IS NOT NULL
+                      THEN failed.started_at ELSE job.started_at END,
+    last_attempted_at = coalesce(failed.started_at, job.last_attempted_at),
+    finished_at = CASE WHEN failed.status = 'FAILED' THEN now() END,
     lease_token = NULL,
     lease_expires_at = NULL
-WHERE id = %(id)s AND lease_token = %(token)s
+FROM jsonb_to_recordset(%(failed)s::jsonb)
+     AS failed(id bigint, token uuid, status varchar, error jsonb, delay float8,
+               started_at timestamptz)
+WHERE job.id = failed.id AND job.lease_token = failed.token
   AND (SELECT set_config('synchronous_commit', 'on', true)) = 'on'  -- durable: see above
-RETURNING id;
+RETURNING job.id, job.status, job.queue;
 
 -- name: release
 -- Give back claimed jobs without charging an attempt (graceful shutdown, prefetched
@@ -123,43 +179,27 @@ FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(delays)s::float8[]) AS back
 WHERE job.id = back.id AND job.lease_token = back.token AND job.status = 'RUNNING'
 RETURNING job.id, job.queue;
 
--- name: extend_leases
--- Heartbeat: push the leases of the jobs this process holds. Rows that do not match
--- were rescued from us: the caller logs the lost lease.
+-- name: renew_leases
+-- Heartbeat: push the leases of the jobs a runworker's children hold. Rows that do not
+-- match were rescued from us: the caller tells the child its lease is lost.
 UPDATE eventjobs_job AS job
 SET lease_expires_at = now() + make_interval(secs => %(lease)s)
 FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[]) AS held(id, token)
 WHERE job.id = held.id AND job.lease_token = held.token AND job.status = 'RUNNING'
 RETURNING job.id;
 
--- name: rescue_expired
--- Return jobs whose lease expired (their worker died or froze) to READY, or FAILED
--- once their attempts are spent, recording WorkerLost. Decided on the job row's own
--- lease_expires_at, never on a join to the worker table, which may be pruned or reused.
-WITH lost AS (
-    SELECT id FROM eventjobs_job
-    WHERE status = 'RUNNING' AND lease_expires_at < now()
-    ORDER BY lease_expires_at
-    LIMIT 1000
-    FOR UPDATE SKIP LOCKED
-)
-UPDATE eventjobs_job AS job
-SET status = CASE WHEN job.attempt >= job.max_attempts THEN 'FAILED' ELSE 'READY' END,
-    finished_at = CASE WHEN job.attempt >= job.max_attempts THEN now() END,
-    run_after = now(),
-    errors = job.errors || jsonb_build_array(jsonb_build_object(
-        'exception_class_path', 'eventjobs.exceptions.WorkerLost',
-        'traceback', 'eventjobs.exceptions.WorkerLost: worker '
-            || coalesce(job.worker_ids->>-1, '?')
-            || ' stopped renewing its lease, which expired at ' || job.lease_expires_at::text,
-        'attempt', job.attempt,
-        'worker_id', job.worker_ids->>-1,
-        'at', now())),
-    lease_token = NULL,
-    lease_expires_at = NULL
-FROM lost
-WHERE job.id = lost.id
-RETURNING job.id, job.status, job.queue, job.task_path;
+-- name: expired_leases
+-- Jobs whose lease expired (their worker died or froze), locked for the rescuer's
+-- transaction: the completer records WorkerLost for each (retry or FAILED) before it
+-- commits. Decided on the job row's own lease_expires_at, never on a join to the worker
+-- table, which may be pruned or reused. SKIP LOCKED: rescuers on other hosts take others.
+SELECT id, lease_token, attempt, max_attempts, retry_backoff, queue, task_path,
+       worker_ids ->> -1 AS worker_id, lease_expires_at
+FROM eventjobs_job
+WHERE status = 'RUNNING' AND lease_expires_at < now()
+ORDER BY lease_expires_at
+LIMIT 1000
+FOR UPDATE SKIP LOCKED;
 
 -- name: promote_due
 -- Move scheduled jobs whose time has come into the claim index.
@@ -175,10 +215,11 @@ FROM due WHERE job.id = due.id
 RETURNING job.queue;
 
 -- name: seconds_until_next_due
--- How long an idle worker may sleep before a scheduled job of its queues is due.
+-- How long an idle worker may sleep before a scheduled job of its queues (NULL: every
+-- queue) is due.
 SELECT extract(epoch FROM min(run_after) - now())::float8
 FROM eventjobs_job
-WHERE status = 'SCHEDULED' AND queue = ANY(%(queues)s);
+WHERE status = 'SCHEDULED' AND (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s));
 
 -- name: notify_queue
 SELECT pg_notify('eventjobs_job', %(queue)s);
@@ -211,7 +252,8 @@ SELECT count(*) FILTER (WHERE status = 'SCHEDULED' AND attempt = 0) AS deferred,
        count(*) FILTER (WHERE status = 'RUNNING') AS leased,
        count(*) FILTER (WHERE status = 'READY') AS ready
 FROM eventjobs_job
-WHERE queue = ANY(%(queues)s) AND status IN ('SCHEDULED', 'RUNNING', 'READY');
+WHERE (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s))
+  AND status IN ('SCHEDULED', 'RUNNING', 'READY');
 
 -- name: retry_failed
 -- Manual retry of a FAILED job (the jobs' dead-letter queue): back to READY with

@@ -44,7 +44,7 @@ def test_circular_data_is_refused_not_looped_on():
 
 
 def test_error_records_are_storable_even_with_nul_and_surrogates():
-    from eventjobs.jobs.executor import error_record
+    from eventjobs.exceptions import describe as error_record
 
     record = error_record(FileNotFoundError("no such file: a\x00b\udce9"))
     for text in (record["message"], record["traceback"]):

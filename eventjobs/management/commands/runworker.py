@@ -11,8 +11,8 @@ from django.tasks import task_backends
 
 from eventjobs.backends import PostgresBackend
 from eventjobs.db import connection_params
-from eventjobs.jobs.supervisor import Supervisor
-from eventjobs.jobs.worker import WorkerConfig
+from eventjobs.jobs.child import WorkerConfig
+from eventjobs.jobs.supervisor import Supervisor, SupervisorOptions
 
 
 class Command(BaseCommand):
@@ -51,8 +51,9 @@ class Command(BaseCommand):
             raise CommandError(
                 f"TASKS[{options['backend']!r}] uses {type(backend).__module__}."
                 f"{type(backend).__name__}; runworker needs eventjobs.backends.PostgresBackend")
-        queues = options["queues"] or sorted(backend.queues) or ["default"]
-        if backend.queues:
+        # Every queue of the backend; with QUEUES empty (any name accepted), every queue.
+        queues = options["queues"] or sorted(backend.queues) or None
+        if backend.queues and queues is not None:
             unknown = sorted(set(queues) - backend.queues)
             if unknown:
                 raise CommandError(f"unknown queue(s) {unknown}; TASKS[{options['backend']!r}]"
@@ -65,11 +66,9 @@ class Command(BaseCommand):
         config = WorkerConfig(
             backend_alias=options["backend"],
             db_params=connection_params(backend.database),
-            queues=queues,
+            queues=tuple(queues) if queues is not None else None,
             lease_seconds=opts.lease_seconds,
-            heartbeat_seconds=opts.heartbeat_seconds,
             poll_seconds=opts.poll_seconds,
-            grace_seconds=opts.shutdown_grace_seconds,
             import_grace_seconds=opts.import_grace_seconds,
             listen=opts.listen,
             burst=options["burst"],
@@ -77,6 +76,9 @@ class Command(BaseCommand):
             burst_deadline=(time.time() + options["max_wait"]
                             if options["max_wait"] is not None else None),
         )
-        code = Supervisor(config, options["concurrency"]).run()
+        supervisor = Supervisor(config, SupervisorOptions(
+            concurrency=options["concurrency"], heartbeat_seconds=opts.heartbeat_seconds,
+            grace_seconds=opts.shutdown_grace_seconds))
+        code = supervisor.run()
         if code:
             raise SystemExit(code)

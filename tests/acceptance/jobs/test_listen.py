@@ -1,8 +1,8 @@
 """Acceptance: losing the LISTEN connection delays nothing (S21, part of S4).
 
-The heartbeat connection of a worker child (application_name 'eventjobs heartbeat ...')
-carries LISTEN. Killing it must not stop jobs from starting (polling), and the listener
-must come back (reconnect and LISTEN again).
+A worker child's one connection (application_name 'eventjobs worker ...') claims jobs and
+carries LISTEN. Killing it while the child waits must not stop jobs from starting
+(polling), and the listener must come back (reconnect and LISTEN again).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ pytestmark = [pytest.mark.acceptance, pytest.mark.django_db(transaction=True)]
 
 
 def heartbeat_backends() -> list[int]:
-    """Backend pids of worker heartbeat/LISTEN connections to the test database."""
+    """Backend pids of the worker children's claim/LISTEN connections to the test database."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND application_name LIKE 'eventjobs heartbeat%%' ORDER BY pid")
+            "AND application_name LIKE 'eventjobs worker%%' ORDER BY pid")
         return [pid for (pid,) in cursor.fetchall()]
 
 
@@ -86,7 +86,7 @@ def test_listen_is_reestablished_after_the_connection_is_killed(spawn):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
-                "AND application_name LIKE 'eventjobs heartbeat%%' AND state = 'idle' "
+                "AND application_name LIKE 'eventjobs worker%%' AND state = 'idle' "
                 "AND query <> ''")
             return cursor.fetchall()
 

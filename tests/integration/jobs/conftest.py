@@ -1,24 +1,30 @@
 import pytest
 
-from eventjobs.db import connection_params
-from eventjobs.jobs.worker import ChildWorker, WorkerConfig
+from eventjobs.db import connect, connection_params
+from eventjobs.jobs.child import WorkerConfig
+from eventjobs.jobs.reporting import DirectReporter
+from eventjobs.jobs.worker import ChildWorker
 
 
 @pytest.fixture
 def run_worker(transactional_db):
-    """Run a worker loop in this process until no job is due (like `runworker --burst`)."""
+    """Run a worker loop in this process until no job is due (like `runworker --burst`),
+    recording each outcome at once on its own connection."""
+    made = []
 
     def run(queues=("default", "other"), max_wait: float | None = None, **overrides):
         import time
 
         config = WorkerConfig(
-            backend_alias="default", db_params=connection_params("default"), queues=list(queues),
-            lease_seconds=30, heartbeat_seconds=10, poll_seconds=0.2, grace_seconds=5,
-            import_grace_seconds=600, listen=False, burst=True,
-            settings_module="tests.settings",
+            backend_alias="default", db_params=connection_params("default"),
+            queues=tuple(queues) if queues is not None else None,
+            lease_seconds=30, poll_seconds=0.2, import_grace_seconds=600, listen=False,
+            burst=True, settings_module="tests.settings",
             burst_deadline=time.time() + max_wait if max_wait else None, **overrides,
         )
-        worker = ChildWorker(config)
+        conn = connect(config.db_params, "eventjobs test worker", synchronous_commit=False)
+        made.append(conn)
+        worker = ChildWorker(config, DirectReporter(conn), conn=conn)
         worker.start()
         try:
             while worker.run_once():
@@ -27,4 +33,6 @@ def run_worker(transactional_db):
             worker.shutdown()
         return worker
 
-    return run
+    yield run
+    for conn in made:
+        conn.close()

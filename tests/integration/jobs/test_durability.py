@@ -31,10 +31,10 @@ def test_outcomes_commit_with_synchronous_commit_on(outcome):
                     conn, [(job["id"], job["lease_token"], json.dumps(3), now, now)])
                 assert kept == {job["id"]}
             else:
-                assert jobstore.finish_failure(
-                    conn, job_id=job["id"], token=job["lease_token"], status="FAILED",
-                    error={"exception_class_path": "x.Y", "traceback": "t"}, delay=0,
-                    started=None)
+                assert jobstore.record_failures(conn, [{
+                    "id": job["id"], "token": job["lease_token"], "status": "FAILED",
+                    "error": {"exception_class_path": "x.Y", "traceback": "t"}, "delay": 0,
+                    "started_at": None}])
             assert _setting(conn) == "on"
         assert _setting(conn) == "off"  # only that transaction
     finally:

@@ -1,0 +1,163 @@
+"""The one place that decides what happens to a job attempt, and records it.
+
+An attempt ends in one of these ways, each decided here and nowhere else:
+- it returned: SUCCESSFUL;
+- it raised, its worker died or lost its lease, or it ran past its timeout: retried after
+  an exponential backoff (READY, or SCHEDULED until due) or, once its attempts are spent,
+  FAILED for good with every error kept;
+- it never ran (a neighbour's crash, a shutdown, a task path not deployed yet): released
+  back to READY without charging the attempt.
+
+Outcomes are collected and recorded in batches (one statement per kind), each fenced by
+the attempt's lease token: a worker that lost its lease matches no row and cannot
+overwrite the real outcome. Used by the supervisor's collector thread (for its children),
+the rescuer (for leases that expired with nobody left to report) and the in-process
+runners of the test helpers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from eventjobs.backoff import backoff_delay
+from eventjobs.exceptions import describe
+from eventjobs.jobs import store as jobstore
+from eventjobs.models.jobs import JobStatus
+
+logger = logging.getLogger("eventjobs.worker")
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed attempt, as the completer needs to know it."""
+
+    job_id: int
+    token: UUID
+    attempt: int
+    max_attempts: int
+    retry_backoff: float
+    queue: str
+    task_path: str
+    worker_id: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any], worker_id: str) -> Attempt:
+        return cls(row["id"], row["lease_token"], row["attempt"], row["max_attempts"],
+                   row["retry_backoff"], row["queue"], row["task_path"], worker_id)
+
+
+def decide_failure(attempt: int, max_attempts: int, retry_backoff: float,
+                   backoff: bool = True) -> tuple[JobStatus, float]:
+    """Where a job goes after failed attempt number `attempt`: (status, delay seconds).
+    Without `backoff` a retry is due at once (a worker lost to its lease: not the job's fault)."""
+    if attempt >= max_attempts:
+        return JobStatus.FAILED, 0.0
+    delay = backoff_delay(retry_backoff, attempt) if backoff else 0.0
+    return (JobStatus.SCHEDULED if delay > 0 else JobStatus.READY), delay
+
+
+def error_of(exc: BaseException, attempt: Attempt, at: datetime | None) -> dict[str, Any]:
+    """The error record stored for a failed attempt (Django's TaskError fields and more)."""
+    return {**describe(exc), "attempt": attempt.attempt, "worker_id": attempt.worker_id,
+            **({"at": at.isoformat()} if at else {})}
+
+
+@dataclass
+class Recorded:
+    """What became of one outcome: its new status, or None when the lease was lost."""
+
+    attempt: Attempt
+    status: str | None
+
+
+@dataclass
+class Completer:
+    """Collects outcomes; `flush(conn)` records them. Not thread-safe: one owner."""
+
+    successes: list[tuple[Attempt, str, datetime, datetime]] = field(default_factory=list)
+    failures: list[tuple[Attempt, dict[str, Any], datetime | None, bool]] = field(
+        default_factory=list)
+    releases: list[tuple[Attempt, float]] = field(default_factory=list)
+    # Recorded by a flush that then failed part-way: reported by the next flush.
+    _recorded: list[Recorded] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.successes or self.failures or self.releases)
+
+    # -- what happened -------------------------------------------------------------------------
+    def succeeded(self, attempt: Attempt, return_json: str, started: datetime,
+                  finished: datetime) -> None:
+        self.successes.append((attempt, return_json, started, finished))
+
+    def failed(self, attempt: Attempt, error: dict[str, Any], started: datetime | None,
+               backoff: bool = True) -> None:
+        """The attempt ended with an error record (see error_of)."""
+        self.failures.append((attempt, error, started, backoff))
+
+    def interrupted(self, attempt: Attempt, exc: BaseException,
+                    started: datetime | None = None, backoff: bool = True) -> None:
+        """The attempt was cut short (WorkerLost, JobTimeout): charged like a failure;
+        `backoff=False` retries it at once (a lease that expired with its worker)."""
+        self.failed(attempt, error_of(exc, attempt, started), started, backoff)
+
+    def release(self, attempt: Attempt, delay: float = 0.0) -> None:
+        """The attempt never ran: give the job back, uncharged, due after `delay`."""
+        self.releases.append((attempt, delay))
+
+    # -- recording -----------------------------------------------------------------------------
+    def flush(self, conn: psycopg.Connection) -> list[Recorded]:
+        """Record everything collected. On a database error nothing is dropped: the
+        outcomes stay collected for the next flush (the lease fence makes a repeat safe)."""
+        if self.successes:
+            kept = jobstore.finish_successes(conn, [
+                (a.job_id, a.token, value, started, finished)
+                for a, value, started, finished in self.successes])
+            self._recorded += [Recorded(a, JobStatus.SUCCESSFUL if a.job_id in kept else None)
+                               for a, *_ in self.successes]
+            self.successes = []
+        if self.failures:
+            self._recorded += self._record_failures(conn)
+        if self.releases:
+            jobstore.release(conn, [(a.job_id, a.token, delay) for a, delay in self.releases])
+            self.releases = []
+        recorded, self._recorded = self._recorded, []
+        for item in recorded:
+            if item.status is None:
+                logger.warning("job %s lost its lease before its outcome was recorded (%s); "
+                               "it was rescued and runs again, or has run, elsewhere",
+                               item.attempt.job_id, item.attempt.task_path)
+        return recorded
+
+    def _record_failures(self, conn: psycopg.Connection) -> list[Recorded]:
+        rows = []
+        for attempt, error, started, backoff in self.failures:
+            status, delay = decide_failure(attempt.attempt, attempt.max_attempts,
+                                           attempt.retry_backoff, backoff)
+            rows.append({"id": attempt.job_id, "token": attempt.token, "status": status.value,
+                         "error": error, "delay": delay, "started_at": started})
+        kept = {job_id: status for job_id, status, _ in jobstore.record_failures(conn, rows)}
+        recorded = []
+        for (attempt, error, *_), row in zip(self.failures, rows, strict=True):
+            status = kept.get(attempt.job_id)
+            recorded.append(Recorded(attempt, status))
+            if status is not None:
+                _log_failure(attempt, error, status, row["delay"])
+        self.failures = []
+        return recorded
+
+
+def _log_failure(attempt: Attempt, error: dict[str, Any], status: str, delay: float) -> None:
+    what = f"{error['exception_class_path']}: {error.get('message', '')}".rstrip(": ")
+    if status == JobStatus.FAILED:
+        logger.error("job %s %s failed for good after %s attempt(s): %s", attempt.job_id,
+                     attempt.task_path, attempt.attempt, what)
+    else:
+        logger.warning("job %s %s attempt %s/%s failed (%s); retrying in %.1fs",
+                       attempt.job_id, attempt.task_path, attempt.attempt,
+                       attempt.max_attempts, what, delay)
