@@ -121,3 +121,51 @@ def slow_record_db(context, key, seconds):
 def raises_system_exit(key):
     _record(key)
     raise SystemExit(3)
+
+
+# --- Tasks for tests/acceptance/jobs/test_hardening.py (issue 8: neighbours, hostages, user code) ---
+
+
+@task(max_attempts=1)
+def record_once(key):
+    """A quick job allowed a single attempt: a neighbour's crash must not cost it."""
+    _record(key)
+    return key
+
+
+@task(max_attempts=1)
+def exits_once(key):
+    _record(key)
+    os._exit(1)
+
+
+@task(takes_context=True, max_attempts=2)
+def watches_lease(context, key, seconds):
+    """Runs up to `seconds`, recording ':lost' as soon as eventjobs.lease_lost() says so."""
+    import eventjobs
+
+    _record_db_time(f"{key}:start", attempt=context.attempt)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if eventjobs.lease_lost():
+            _record_db_time(f"{key}:lost", attempt=context.attempt)
+            return "lost"
+        time.sleep(0.05)
+    _record_db_time(f"{key}:end", attempt=context.attempt)
+    return "done"
+
+
+def _receiver_raises(signal_name):
+    def receiver(sender, task_result, **kwargs):
+        """Connected when EVENTJOBS_TEST_RECEIVERS_RAISE=1: user code that misbehaves."""
+        if task_result.args and str(task_result.args[0]).startswith(f"raise-in-{signal_name}"):
+            raise RuntimeError(f"{signal_name} receiver raised for {task_result.args[0]}")
+
+    return receiver
+
+
+if os.environ.get("EVENTJOBS_TEST_RECEIVERS_RAISE") == "1":
+    from django.tasks.signals import task_finished, task_started
+
+    task_started.connect(_receiver_raises("started"), weak=False)
+    task_finished.connect(_receiver_raises("finished"), weak=False)
