@@ -35,6 +35,9 @@ class ChildLink:
     worker_id: str | None = None
     wants_confirmations: bool = False
     held: dict[int, Attempt] = field(default_factory=dict)
+    # Attempts whose lease we believe lost: a late outcome is still tried (the lease
+    # token decides), but they are no longer renewed, released or charged.
+    lost: dict[int, Attempt] = field(default_factory=dict)
     registered: bool = False  # its worker row exists (the heartbeat writes it)
     gone: bool = False
     send_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,8 +92,9 @@ class Children:
             link.held.update((a.job_id, a) for a in attempts)
 
     def unhold(self, link: ChildLink, job_id: int) -> Attempt | None:
+        """The attempt the child reports finished (held, or believed lost), if any."""
         with self.lock:
-            return link.held.pop(job_id, None)
+            return link.held.pop(job_id, None) or link.lost.pop(job_id, None)
 
     def held(self) -> list[tuple[ChildLink, Attempt]]:
         with self.lock:
@@ -102,7 +106,7 @@ class Children:
             attempt = link.held.get(job_id)
             if attempt is None or attempt.token != token:
                 return False
-            del link.held[job_id]
+            link.lost[job_id] = link.held.pop(job_id)
             return True
 
     # -- notices to a child ----------------------------------------------------------------

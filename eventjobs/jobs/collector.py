@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import pickle
 import signal
 import threading
 import time
@@ -120,7 +121,7 @@ class Collector(threading.Thread):
     def _drain(self, link: ChildLink) -> None:
         try:
             while link.report.poll():
-                self._on_report(link, *link.report.recv())
+                self._on_report(link, *pickle.loads(link.report.recv_bytes()))
         except (EOFError, OSError):
             self._gone(link)
 
@@ -128,21 +129,24 @@ class Collector(threading.Thread):
         if kind == HELLO:
             link.worker_id, _pid, link.wants_confirmations = body
         elif kind == CLAIMED:
-            self.children.hold(link, body)
+            self.children.hold(link, [Attempt.unpack(packed) for packed in body])
         elif kind == SUCCEEDED:
-            attempt, return_json, started, finished = body
-            self.children.unhold(link, attempt.job_id)
-            self.completer.succeeded(attempt, return_json, started, finished)
-            self._pending(link, attempt)
+            job_id, return_json, started, finished = body
+            attempt = self.children.unhold(link, job_id)
+            if attempt is not None:
+                self.completer.succeeded(attempt, return_json, started, finished)
+                self._pending(link, attempt)
         elif kind == FAILED:
-            attempt, error, started = body
-            self.children.unhold(link, attempt.job_id)
-            self.completer.failed(attempt, error, started)
-            self._pending(link, attempt)
+            job_id, error, started, final = body
+            attempt = self.children.unhold(link, job_id)
+            if attempt is not None:
+                self.completer.failed(attempt, error, started, final=final)
+                self._pending(link, attempt)
         elif kind == RELEASED:
-            for attempt, delay in body:
-                self.children.unhold(link, attempt.job_id)
-                self.completer.release(attempt, delay)
+            for job_id, delay in body:
+                attempt = self.children.unhold(link, job_id)
+                if attempt is not None:
+                    self.completer.release(attempt, delay)
             self._pending(link, None)
 
     def _pending(self, link: ChildLink, attempt: Attempt | None) -> None:

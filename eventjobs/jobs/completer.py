@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import psycopg
@@ -33,9 +33,8 @@ from eventjobs.models.jobs import JobStatus
 logger = logging.getLogger("eventjobs.worker")
 
 
-@dataclass(frozen=True)
-class Attempt:
-    """A claimed attempt, as the completer needs to know it."""
+class Attempt(NamedTuple):
+    """A claimed attempt, as the completer needs to know it (a tuple: cheap to pass)."""
 
     job_id: int
     token: UUID
@@ -51,6 +50,16 @@ class Attempt:
         return cls(row["id"], row["lease_token"], row["attempt"], row["max_attempts"],
                    row["retry_backoff"], row["queue"], row["task_path"], worker_id)
 
+    def pack(self) -> tuple:
+        """A compact, quickly pickled form (a UUID object pickles slowly)."""
+        return (self.job_id, self.token.bytes, self.attempt, self.max_attempts,
+                self.retry_backoff, self.queue, self.task_path, self.worker_id)
+
+    @classmethod
+    def unpack(cls, packed: tuple) -> Attempt:
+        job_id, token, *rest = packed
+        return cls(job_id, UUID(bytes=token), *rest)
+
 
 def decide_failure(attempt: int, max_attempts: int, retry_backoff: float,
                    backoff: bool = True) -> tuple[JobStatus, float]:
@@ -62,10 +71,15 @@ def decide_failure(attempt: int, max_attempts: int, retry_backoff: float,
     return (JobStatus.SCHEDULED if delay > 0 else JobStatus.READY), delay
 
 
-def error_of(exc: BaseException, attempt: Attempt, at: datetime | None) -> dict[str, Any]:
-    """The error record stored for a failed attempt (Django's TaskError fields and more)."""
+def error_of(exc: BaseException, attempt: Attempt, at: float | None) -> dict[str, Any]:
+    """The error record stored for a failed attempt (Django's TaskError fields and more);
+    `at` is when the attempt started (epoch seconds, database clock)."""
     return {**describe(exc), "attempt": attempt.attempt, "worker_id": attempt.worker_id,
-            **({"at": at.isoformat()} if at else {})}
+            **({"at": iso(at)} if at else {})}
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 @dataclass
@@ -80,8 +94,10 @@ class Recorded:
 class Completer:
     """Collects outcomes; `flush(conn)` records them. Not thread-safe: one owner."""
 
-    successes: list[tuple[Attempt, str, datetime, datetime]] = field(default_factory=list)
-    failures: list[tuple[Attempt, dict[str, Any], datetime | None, bool]] = field(
+    # Times are epoch seconds on the database's clock.
+    successes: list[tuple[Attempt, str, float, float]] = field(default_factory=list)
+    # (attempt, error, started, backoff, final)
+    failures: list[tuple[Attempt, dict[str, Any], float | None, bool, bool]] = field(
         default_factory=list)
     releases: list[tuple[Attempt, float]] = field(default_factory=list)
     # Recorded by a flush that then failed part-way: reported by the next flush.
@@ -91,17 +107,18 @@ class Completer:
         return bool(self.successes or self.failures or self.releases)
 
     # -- what happened -------------------------------------------------------------------------
-    def succeeded(self, attempt: Attempt, return_json: str, started: datetime,
-                  finished: datetime) -> None:
+    def succeeded(self, attempt: Attempt, return_json: str, started: float,
+                  finished: float) -> None:
         self.successes.append((attempt, return_json, started, finished))
 
-    def failed(self, attempt: Attempt, error: dict[str, Any], started: datetime | None,
-               backoff: bool = True) -> None:
-        """The attempt ended with an error record (see error_of)."""
-        self.failures.append((attempt, error, started, backoff))
+    def failed(self, attempt: Attempt, error: dict[str, Any], started: float | None,
+               backoff: bool = True, final: bool = False) -> None:
+        """The attempt ended with an error record (see error_of); `final`: FAILED for good
+        whatever attempts are left (the task's code is gone)."""
+        self.failures.append((attempt, error, started, backoff, final))
 
     def interrupted(self, attempt: Attempt, exc: BaseException,
-                    started: datetime | None = None, backoff: bool = True) -> None:
+                    started: float | None = None, backoff: bool = True) -> None:
         """The attempt was cut short (WorkerLost, JobTimeout): charged like a failure;
         `backoff=False` retries it at once (a lease that expired with its worker)."""
         self.failed(attempt, error_of(exc, attempt, started), started, backoff)
@@ -136,9 +153,10 @@ class Completer:
 
     def _record_failures(self, conn: psycopg.Connection) -> list[Recorded]:
         rows = []
-        for attempt, error, started, backoff in self.failures:
-            status, delay = decide_failure(attempt.attempt, attempt.max_attempts,
-                                           attempt.retry_backoff, backoff)
+        for attempt, error, started, backoff, final in self.failures:
+            status, delay = decide_failure(
+                attempt.attempt, attempt.attempt if final else attempt.max_attempts,
+                attempt.retry_backoff, backoff)
             rows.append({"id": attempt.job_id, "token": attempt.token, "status": status.value,
                          "error": error, "delay": delay, "started_at": started})
         kept = {job_id: status for job_id, status, _ in jobstore.record_failures(conn, rows)}

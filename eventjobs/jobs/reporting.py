@@ -14,9 +14,9 @@ outcome at once through a Completer on a given connection.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
@@ -24,12 +24,13 @@ import psycopg
 
 from eventjobs.jobs.completer import Attempt, Completer
 
-# Child -> supervisor.
+# Child -> supervisor (each message one small pickled tuple; times are epoch seconds on the
+# database's clock; attempts travel packed, see Attempt.pack).
 HELLO = "hello"  # (worker_id, pid, wants_confirmations)
-CLAIMED = "claimed"  # [Attempt, ...]
-SUCCEEDED = "succeeded"  # (Attempt, return_json, started, finished)
-FAILED = "failed"  # (Attempt, error record, started)
-RELEASED = "released"  # [(Attempt, delay), ...]
+CLAIMED = "claimed"  # [packed Attempt, ...]
+SUCCEEDED = "succeeded"  # (job_id, return_json, started, finished)
+FAILED = "failed"  # (job_id, error record, started, final)
+RELEASED = "released"  # [(job_id, delay), ...]
 # Supervisor -> child.
 LOST = "lost"  # [job_id, ...]: leases lost; their outcomes will not be recorded
 REVOKED = "revoked"  # [job_id, ...]: claimed but not started; given back to the queue
@@ -55,12 +56,14 @@ class SupervisorGone(Exception):
 
 
 class Reporter(Protocol):
+    confirms: bool  # whether outcomes are answered with RECORDED (for task_finished)
+
     def hello(self, worker_id: str, pid: int) -> None: ...
     def claimed(self, attempts: list[Attempt]) -> None: ...
-    def succeeded(self, attempt: Attempt, return_json: str, started: datetime,
-                  finished: datetime) -> None: ...
-    def failed(self, attempt: Attempt, error: dict[str, Any], started: datetime | None
-               ) -> None: ...
+    def succeeded(self, attempt: Attempt, return_json: str, started: float,
+                  finished: float) -> None: ...
+    def failed(self, attempt: Attempt, error: dict[str, Any], started: float | None,
+               final: bool = False) -> None: ...
     def released(self, items: list[tuple[Attempt, float]]) -> None: ...
     def notices(self) -> Notices: ...
     def fileno(self) -> int | None: ...
@@ -78,6 +81,7 @@ class PipeReporter:
         self.report = report
         self.control = control
         self.wants_confirmations = wants_confirmations
+        self.confirms = wants_confirmations
         self.fallback: Callable[[], psycopg.Connection | None] | None = None
         self.on_orphaned: Callable[[], None] | None = None
         self.direct: DirectReporter | None = None
@@ -86,7 +90,7 @@ class PipeReporter:
         """True when sent; False when the supervisor is gone (see the class docstring)."""
         if self.direct is None:
             try:
-                self.report.send(message)
+                self.report.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
                 return True
             except OSError:
                 self._orphan()
@@ -106,22 +110,22 @@ class PipeReporter:
         self._send((HELLO, (worker_id, pid, self.wants_confirmations)))
 
     def claimed(self, attempts: list[Attempt]) -> None:
-        self._send((CLAIMED, attempts))
+        self._send((CLAIMED, [attempt.pack() for attempt in attempts]))
 
-    def succeeded(self, attempt: Attempt, return_json: str, started: datetime,
-                  finished: datetime) -> None:
-        if not self._send((SUCCEEDED, (attempt, return_json, started, finished))):
+    def succeeded(self, attempt: Attempt, return_json: str, started: float,
+                  finished: float) -> None:
+        if not self._send((SUCCEEDED, (attempt.job_id, return_json, started, finished))):
             assert self.direct is not None
             self.direct.succeeded(attempt, return_json, started, finished)
 
-    def failed(self, attempt: Attempt, error: dict[str, Any], started: datetime | None
-               ) -> None:
-        if not self._send((FAILED, (attempt, error, started))):
+    def failed(self, attempt: Attempt, error: dict[str, Any], started: float | None,
+               final: bool = False) -> None:
+        if not self._send((FAILED, (attempt.job_id, error, started, final))):
             assert self.direct is not None
-            self.direct.failed(attempt, error, started)
+            self.direct.failed(attempt, error, started, final)
 
     def released(self, items: list[tuple[Attempt, float]]) -> None:
-        if items and not self._send((RELEASED, items)):
+        if items and not self._send((RELEASED, [(a.job_id, delay) for a, delay in items])):
             assert self.direct is not None
             self.direct.released(items)
 
@@ -156,6 +160,7 @@ class DirectReporter:
         self.conn = conn
         self.completer = Completer()
         self.pending = Notices()
+        self.confirms = True
 
     def hello(self, worker_id: str, pid: int) -> None:
         pass
@@ -163,14 +168,14 @@ class DirectReporter:
     def claimed(self, attempts: list[Attempt]) -> None:
         pass
 
-    def succeeded(self, attempt: Attempt, return_json: str, started: datetime,
-                  finished: datetime) -> None:
+    def succeeded(self, attempt: Attempt, return_json: str, started: float,
+                  finished: float) -> None:
         self.completer.succeeded(attempt, return_json, started, finished)
         self._flush()
 
-    def failed(self, attempt: Attempt, error: dict[str, Any], started: datetime | None
-               ) -> None:
-        self.completer.failed(attempt, error, started)
+    def failed(self, attempt: Attempt, error: dict[str, Any], started: float | None,
+               final: bool = False) -> None:
+        self.completer.failed(attempt, error, started, final=final)
         self._flush()
 
     def released(self, items: list[tuple[Attempt, float]]) -> None:

@@ -81,14 +81,15 @@ def notify_queue(conn: psycopg.Connection, queue: str) -> None:
 
 # -- outcomes (the completer's connection) --------------------------------------------------
 def finish_successes(conn: psycopg.Connection,
-                     done: Sequence[tuple[int, UUID, str, datetime, datetime]]) -> set[int]:
-    """done: (id, token, return JSON, started, finished); returns ids whose lease held."""
+                     done: Sequence[tuple[int, UUID, str, float, float]]) -> set[int]:
+    """done: (id, token, return JSON, started, finished: epoch seconds); returns the ids
+    whose lease still held."""
     if not done:
         return set()
     # The return values are JSON text already: splice them in rather than re-encoding.
     document = "[" + ",".join(
         f'{{"id":{job_id},"token":"{token}","return_value":{value},'
-        f'"started_at":"{started.isoformat()}","finished_at":"{finished.isoformat()}"}}'
+        f'"started_at":{started!r},"finished_at":{finished!r}}}'
         for job_id, token, value, started, finished in done
     ) + "]"
     with conn.cursor() as cur:
@@ -98,13 +99,12 @@ def finish_successes(conn: psycopg.Connection,
 
 def record_failures(conn: psycopg.Connection, failed: Sequence[dict[str, Any]]
                     ) -> list[tuple[int, str, str]]:
-    """failed: {id, token, status, error, delay, started_at}; returns (id, status, queue)
+    """failed: {id, token, status, error, delay, started_at (epoch seconds or None)};
+    returns (id, status, queue)
     of the rows whose lease still held. Retries due at once wake their queue."""
     if not failed:
         return []
-    document = json.dumps([{**f, "token": str(f["token"]),
-                            "started_at": f["started_at"].isoformat() if f["started_at"] else None}
-                           for f in failed])
+    document = json.dumps([{**f, "token": str(f["token"])} for f in failed])
     with conn.cursor() as cur:
         cur.execute(_sql("record_failures"), {"failed": document})
         rows = cur.fetchall()

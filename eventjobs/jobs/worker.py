@@ -11,6 +11,7 @@ the same connection, or polls.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import select
@@ -18,7 +19,7 @@ import socket
 import time
 import uuid
 from collections import deque
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -29,7 +30,7 @@ from eventjobs.db import connect
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.child import WorkerConfig
-from eventjobs.jobs.completer import Attempt, error_of
+from eventjobs.jobs.completer import Attempt, error_of, iso
 from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_finished
 from eventjobs.jobs.reporting import Notices, Reporter
 from eventjobs.jobs.results import build_result
@@ -62,7 +63,7 @@ class ChildWorker:
         self.hold = False
         self.stopping = False
         self.avg_seconds = 1.0  # pessimistic until measured: claim one at a time
-        self.clock_offset = timedelta(0)
+        self.clock_offset = 0.0  # database clock minus ours, in seconds
         self.current: Attempt | None = None
         self.awaiting: dict[int, tuple[TaskResult, Any]] = {}  # job id -> for task_finished
         self.queues: list[str] = list(config.queues or ())
@@ -162,7 +163,7 @@ class ChildWorker:
         task_result, detail = waiting
         if status == TaskResultStatus.SUCCESSFUL:
             send_finished(task_result, TaskResultStatus.SUCCESSFUL, self.sender,
-                          return_value=detail)
+                          return_value=json.loads(detail))
         else:
             send_finished(task_result, TaskResultStatus.FAILED, self.sender, error=detail)
 
@@ -248,8 +249,9 @@ class ChildWorker:
         return relevant
 
     # -- running a job ---------------------------------------------------------------------
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.clock_offset
+    def now(self) -> float:
+        """Epoch seconds on the database's clock."""
+        return time.time() + self.clock_offset
 
     def _attempt(self, job: dict[str, Any]) -> Attempt:
         return Attempt.from_row(job, self.worker_id)
@@ -271,7 +273,7 @@ class ChildWorker:
             self.reporter.failed(attempt, error_of(exc, attempt, started), started)
             return
         task_result = build_result(task, {**job, "status": "RUNNING",
-                                          "last_attempted_at": started},
+                                          "last_attempted_at": _datetime(started)},
                                    self.config.backend_alias)
         object.__setattr__(task_result, "status", TaskResultStatus.RUNNING)
         self.current = attempt
@@ -285,20 +287,22 @@ class ChildWorker:
         self.ran += 1
         if outcome.ok:
             assert outcome.return_json is not None
-            self.awaiting[job["id"]] = (task_result, _loads(outcome.return_json))
+            if self.reporter.confirms:
+                self.awaiting[job["id"]] = (task_result, outcome.return_json)
             self.reporter.succeeded(attempt, outcome.return_json, started, finished)
         else:
             assert outcome.error is not None
             self.last_exception = outcome.exception
             error = {**outcome.error, "attempt": attempt.attempt,
-                     "worker_id": self.worker_id, "at": started.isoformat()}
-            self.awaiting[job["id"]] = (task_result, error)
+                     "worker_id": self.worker_id, "at": iso(started)}
+            if self.reporter.confirms:
+                self.awaiting[job["id"]] = (task_result, error)
             self.reporter.failed(attempt, error, started)
         _tidy_django_connections(self.worker_id)
 
     def _task_missing(self, job: dict[str, Any], attempt: Attempt, exc: TaskMissing) -> None:
         """A task path that does not import: released without charge, FAILED after a grace."""
-        age = (self.now() - job["enqueued_at"]).total_seconds()
+        age = self.now() - job["enqueued_at"].timestamp()
         if age < self.config.import_grace_seconds:
             # Released attempts are not counted, so back off by age instead: 5 s, growing
             # to a minute, until the grace period ends.
@@ -309,15 +313,14 @@ class ChildWorker:
             return
         error = error_of(TaskNotFound(f"{exc} (for {age:.0f}s)"), attempt, None)
         # Failed for good, whatever attempts are left: the code is not coming back.
-        self.reporter.failed(Attempt(**{**attempt.__dict__, "max_attempts": attempt.attempt}),
-                             error, None)
+        self.reporter.failed(attempt, error, None, final=True)
 
     # -- the connection --------------------------------------------------------------------
     def _connect(self) -> None:
         self.conn = connect(self.config.db_params, f"eventjobs worker {self.worker_id}",
                             synchronous_commit=False)
         # Stamp times with the database's clock, never this machine's.
-        self.clock_offset = jobstore.database_now(self.conn) - datetime.now(UTC)
+        self.clock_offset = jobstore.database_now(self.conn).timestamp() - time.time()
         if self.config.listen:
             jobstore.listen(self.conn)
 
@@ -351,10 +354,8 @@ class ChildWorker:
         time.sleep(min(RECONNECT_MAX_SECONDS, 0.2 + waited / 4))
 
 
-def _loads(text: str) -> Any:
-    import json
-
-    return json.loads(text)
+def _datetime(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def _tidy_django_connections(worker_id: str) -> None:

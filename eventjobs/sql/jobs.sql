@@ -127,14 +127,14 @@ SELECT name FROM q WHERE name IS NOT NULL;
 UPDATE eventjobs_job AS job
 SET status = 'SUCCESSFUL',
     return_value = done.return_value,
-    started_at = CASE WHEN job.attempt = 1 THEN done.started_at ELSE job.started_at END,
-    last_attempted_at = done.started_at,
-    finished_at = done.finished_at,
+    started_at = CASE WHEN job.attempt = 1 THEN to_timestamp(done.started_at)
+                      ELSE job.started_at END,
+    last_attempted_at = to_timestamp(done.started_at),
+    finished_at = to_timestamp(done.finished_at),
     lease_token = NULL,
     lease_expires_at = NULL
 FROM jsonb_to_recordset(%(done)s::jsonb)
-     AS done(id bigint, token uuid, return_value jsonb, started_at timestamptz,
-             finished_at timestamptz)
+     AS done(id bigint, token uuid, return_value jsonb, started_at float8, finished_at float8)
 WHERE job.id = done.id AND job.lease_token = done.token
   -- Outcomes wait for the WAL flush, although the worker's session does not (see
   -- jobstore.connect): set for this statement's own transaction, in the same round trip.
@@ -152,14 +152,14 @@ SET status = failed.status,
     run_after = CASE WHEN failed.status = 'FAILED' THEN job.run_after
                      ELSE now() + make_interval(secs => failed.delay) END,
     started_at = CASE WHEN job.attempt = 1 AND failed.started_at IS NOT NULL
-                      THEN failed.started_at ELSE job.started_at END,
-    last_attempted_at = coalesce(failed.started_at, job.last_attempted_at),
+                      THEN to_timestamp(failed.started_at) ELSE job.started_at END,
+    last_attempted_at = coalesce(to_timestamp(failed.started_at), job.last_attempted_at),
     finished_at = CASE WHEN failed.status = 'FAILED' THEN now() END,
     lease_token = NULL,
     lease_expires_at = NULL
 FROM jsonb_to_recordset(%(failed)s::jsonb)
      AS failed(id bigint, token uuid, status varchar, error jsonb, delay float8,
-               started_at timestamptz)
+               started_at float8)
 WHERE job.id = failed.id AND job.lease_token = failed.token
   AND (SELECT set_config('synchronous_commit', 'on', true)) = 'on'  -- durable: see above
 RETURNING job.id, job.status, job.queue;
