@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
 from eventjobs.conf import eventjobs_settings
+from eventjobs.sql import query
 
 # Connection parameters that belong to Django's connection object, not to libpq.
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold")
@@ -69,6 +71,11 @@ def connect(params: dict[str, Any], application_name: str, *,
     if not conf.prepare_statements:
         conn.prepare_threshold = None
     return conn
+
+
+def database_now(conn: psycopg.Connection) -> datetime:
+    """The database's clock (never this machine's)."""
+    return conn.execute(query("common.sql", "clock")).fetchone()[0]
 
 
 def describe(params: dict[str, Any]) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from django.db.models import Count
-from django.tasks import task_backends
+from django.tasks import TaskResultStatus, task_backends
 
 from eventjobs.backends import PostgresBackend
 from eventjobs.conf import database_alias
+from eventjobs.jobs.results import display_status
 
-STATUSES = ("READY", "RUNNING", "SUCCESSFUL", "FAILED")
+# Django's four, in the documented order (SCHEDULED shows as READY).
+STATUSES = [s.value for s in (TaskResultStatus.READY, TaskResultStatus.RUNNING,
+                              TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED)]
 
 
 def jobs_status() -> dict:
@@ -21,7 +24,7 @@ def jobs_status() -> dict:
             queues |= backend.queues
     counts = {queue: dict.fromkeys(STATUSES, 0) for queue in sorted(queues)}
     for row in Job.objects.using(database_alias()).values("queue", "status").annotate(n=Count("id")).order_by():
-        status = "READY" if row["status"] == "SCHEDULED" else row["status"]
+        status = display_status(row["status"])
         counts.setdefault(row["queue"], dict.fromkeys(STATUSES, 0))[status] += row["n"]
     return counts
 

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from eventjobs.db import database_now
 from eventjobs.events import store as eventstore
 from eventjobs.events.partitions import Position, show_position
 
@@ -25,7 +26,7 @@ def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int =
     past the slowest group's position unless `force`. Every group with cursors holds
     retention back, paused ones too; `consumer_group forget` a retired group.
     `conn` is a raw autocommit connection."""
-    cutoff = eventstore.database_now(conn) - older_than
+    cutoff = database_now(conn) - older_than
     deleted = 0
     while True:
         # Each batch reads the slowest position again: a reset or a new group meanwhile

@@ -341,6 +341,3 @@ def count_blocked(conn, *, cutoff: datetime, after: Position) -> int:
     return _one(conn, "count_blocked", {"cutoff": cutoff, "txid": str(after[0]),
                                         "event_id": after[1]})[0]
 
-
-def database_now(conn) -> datetime:
-    return _one(conn, "clock")[0]

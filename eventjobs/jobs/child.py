@@ -12,6 +12,8 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
+from eventjobs.conf import JobOptions
+
 
 @dataclass(frozen=True)
 class WorkerConfig:
@@ -20,10 +22,7 @@ class WorkerConfig:
     backend_alias: str
     db_params: dict[str, Any]
     queues: tuple[str, ...] | None  # None: every queue
-    lease_seconds: float
-    poll_seconds: float
-    import_grace_seconds: float
-    listen: bool
+    options: JobOptions  # the backend's OPTIONS
     burst: bool
     settings_module: str
     # With --burst --max-wait: keep waiting for scheduled/leased jobs until this time.time().

@@ -67,7 +67,7 @@ class Collector(threading.Thread):
         self.next_check = 0.0
         self.closing = threading.Event()  # no new children: finish and stop
         self.abandoning = False  # shutdown grace is over: running jobs are released
-        self.counts: dict[str, int] = defaultdict(int)
+        self.counts: dict[str | None, int] = defaultdict(int)  # recorded, by new status
         self.wake_r, self.wake_w = os.pipe()
 
     def close(self) -> None:
@@ -265,7 +265,7 @@ class Collector(threading.Thread):
     def _answer(self, recorded: list[Any]) -> None:
         answers: dict[ChildLink, list[tuple[int, str | None]]] = defaultdict(list)
         for item in recorded:
-            self.counts[str(item.status)] += 1
+            self.counts[item.status] += 1
             link = self.wants_answer.pop(item.attempt.job_id, None)
             if link is not None and not link.gone:
                 answers[link].append((item.attempt.job_id, item.status))

@@ -12,6 +12,7 @@ import psycopg
 from eventjobs.exceptions import WorkerLost
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.completer import Attempt, Completer
+from eventjobs.models.jobs import JobStatus
 
 logger = logging.getLogger("eventjobs.maintenance")
 
@@ -60,7 +61,7 @@ def prune_jobs(status: str, age_seconds: float, batch: int = 5000, progress=None
 
     from eventjobs.conf import database_alias
 
-    if status not in ("SUCCESSFUL", "FAILED"):
+    if status not in (JobStatus.SUCCESSFUL, JobStatus.FAILED):
         raise ValueError("only SUCCESSFUL or FAILED jobs can be pruned")
     alias = database_alias()
     total = 0

@@ -16,6 +16,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from eventjobs.models.jobs import JobStatus
 from eventjobs.sql import query
 
 
@@ -108,7 +109,7 @@ def record_failures(conn: psycopg.Connection, failed: Sequence[dict[str, Any]]
     with conn.cursor() as cur:
         cur.execute(_sql("record_failures"), {"failed": document})
         rows = cur.fetchall()
-    for queue in {queue for _, status, queue in rows if status == "READY"}:
+    for queue in {queue for _, status, queue in rows if status == JobStatus.READY}:
         notify_queue(conn, queue)
     return rows
 
@@ -186,11 +187,6 @@ def prune_workers(conn: psycopg.Connection, silence_seconds: float) -> int:
         cur.execute(_sql("prune_workers"), {"silence": silence_seconds})
         return cur.rowcount
 
-
-def database_now(conn: psycopg.Connection) -> datetime:
-    with conn.cursor() as cur:
-        cur.execute(_sql("clock"))
-        return cur.fetchone()[0]
 
 
 def pending_counts(conn: psycopg.Connection, queues: Sequence[str] | None) -> dict[str, int]:

@@ -17,7 +17,6 @@ import multiprocessing
 import os
 import signal
 import time
-from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_for
 from typing import Any
 
@@ -32,21 +31,13 @@ from eventjobs.jobs.children import ChildLink, Children
 from eventjobs.jobs.collector import Collector
 from eventjobs.jobs.heartbeat import Heartbeat
 from eventjobs.jobs.slot import JobSlot
+from eventjobs.models.jobs import JobStatus
 from eventjobs.shutdown import TwoStepShutdown
 
 logger = logging.getLogger("eventjobs.worker")
 
 _fork = multiprocessing.get_context("fork")
 _spawn = multiprocessing.get_context("spawn")
-
-
-@dataclass(frozen=True)
-class SupervisorOptions:
-    """How the supervisor runs its children (from the backend's OPTIONS and the command)."""
-
-    concurrency: int
-    heartbeat_seconds: float
-    grace_seconds: float
 
 
 def die_with_parent() -> None:
@@ -61,9 +52,9 @@ def die_with_parent() -> None:
 class Supervisor:
     """Runs `concurrency` children until stopped (or, with burst, until they are done)."""
 
-    def __init__(self, config: WorkerConfig, options: SupervisorOptions):
+    def __init__(self, config: WorkerConfig, concurrency: int):
         self.config = config
-        self.options = options
+        self.concurrency = concurrency
         self.children = Children()
         self.processes: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
         self.restart_at: dict[int, float] = {}
@@ -72,25 +63,25 @@ class Supervisor:
         self.stop_deadline: float | None = None
         self.collector = Collector(self.children, config.db_params)
         self.heartbeat = Heartbeat(self.children, db_params=config.db_params,
-                                   lease_seconds=config.lease_seconds,
-                                   interval=options.heartbeat_seconds,
-                                   maintenance_interval=config.poll_seconds,
+                                   lease_seconds=config.options.lease_seconds,
+                                   interval=config.options.heartbeat_seconds,
+                                   maintenance_interval=config.options.poll_seconds,
                                    queues=config.queues)
 
     def run(self) -> int:
-        cfg, opts = self.config, self.options
+        cfg, opts = self.config, self.config.options
         logger.info(
             "runworker starting: %d process(es), queues %s, backend %r, database %s, lease "
             "%.0fs, heartbeat %.1fs, poll %.1fs, LISTEN %s, shutdown grace %.0fs%s",
-            opts.concurrency, ",".join(cfg.queues) if cfg.queues else "(every queue)",
-            cfg.backend_alias, describe(cfg.db_params), cfg.lease_seconds,
-            opts.heartbeat_seconds, cfg.poll_seconds, "on" if cfg.listen else "off",
-            opts.grace_seconds, ", burst" if cfg.burst else "")
+            self.concurrency, ",".join(cfg.queues) if cfg.queues else "(every queue)",
+            cfg.backend_alias, describe(cfg.db_params), opts.lease_seconds,
+            opts.heartbeat_seconds, opts.poll_seconds, "on" if opts.listen else "off",
+            opts.shutdown_grace_seconds, ", burst" if cfg.burst else "")
         TwoStepShutdown("runworker", on_first=self._stop_gracefully,
                         on_second=self._stop_now).install()
         # Forked children must inherit no connection (they would share its socket).
         connections.close_all()
-        for index in range(opts.concurrency):
+        for index in range(self.concurrency):
             self._start_child(index, forked=True)
         self.collector.start()
         self.heartbeat.start()
@@ -162,7 +153,7 @@ class Supervisor:
     # -- stopping --------------------------------------------------------------------------
     def _stop_gracefully(self) -> None:
         self.stopping = True
-        self.stop_deadline = time.monotonic() + self.options.grace_seconds
+        self.stop_deadline = time.monotonic() + self.config.options.shutdown_grace_seconds
         for process, _ in self.processes.values():
             if process.is_alive() and process.pid:
                 os.kill(process.pid, signal.SIGTERM)
@@ -173,7 +164,8 @@ class Supervisor:
         self.collector.abandoning = True
         running = [link.slot.read() for link in self.children.all()]
         logger.warning("runworker: shutdown grace period over (%.0fs); releasing job(s) %s",
-                       self.options.grace_seconds, [r.job_id for r in running if r])
+                       self.config.options.shutdown_grace_seconds,
+                       [r.job_id for r in running if r])
         for process, _ in self.processes.values():
             process.kill()
 
@@ -187,8 +179,9 @@ class Supervisor:
 
     def _exit_log(self) -> None:
         counts = self.collector.counts
-        done = (f"{counts['SUCCESSFUL']} succeeded, {counts['FAILED']} failed for good, "
-                f"{counts['READY'] + counts['SCHEDULED']} to be retried")
+        retried = counts[JobStatus.READY] + counts[JobStatus.SCHEDULED]
+        done = (f"{counts[JobStatus.SUCCESSFUL]} succeeded, {counts[JobStatus.FAILED]} failed "
+                f"for good, {retried} to be retried")
         left: dict[str, Any] = {}
         try:
             conn = connect(self.config.db_params, "eventjobs supervisor")

@@ -8,6 +8,8 @@ the jobs a test enqueued are not committed yet. Public as `eventjobs.testing.run
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from django.conf import settings
 from django.tasks import task_backends
 
@@ -29,11 +31,9 @@ def run_jobs(*, queue: str | None = None, backend: str = "default",
     """
     tasks_backend = task_backends[backend]
     conn = django_connection(tasks_backend.database)
-    options = tasks_backend.job_options
     config = WorkerConfig(
         backend_alias=backend, db_params={}, queues=(queue,) if queue else None,
-        lease_seconds=options.lease_seconds, poll_seconds=options.poll_seconds,
-        import_grace_seconds=options.import_grace_seconds, listen=False, burst=True,
+        options=replace(tasks_backend.job_options, listen=False), burst=True,
         settings_module=settings.SETTINGS_MODULE)
     worker = ChildWorker(config, DirectReporter(conn), conn=conn)
     worker.start()

@@ -26,7 +26,7 @@ import psycopg
 from django.db import connections
 from django.tasks import TaskResult, TaskResultStatus, task_backends
 
-from eventjobs.db import connect
+from eventjobs.db import connect, database_now
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.child import WorkerConfig
@@ -35,6 +35,7 @@ from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_fini
 from eventjobs.jobs.reporting import Notices, Reporter
 from eventjobs.jobs.results import build_result
 from eventjobs.jobs.slot import JobSlot
+from eventjobs.models.jobs import JobStatus
 
 logger = logging.getLogger("eventjobs.worker")
 
@@ -176,7 +177,7 @@ class ChildWorker:
             return False
         limit = max(1, min(MAX_BATCH, int(BATCH_BUDGET_SECONDS / max(self.avg_seconds, 1e-6))))
         rows = self._database(jobstore.claim, queues=queues, limit=limit,
-                              lease=self.config.lease_seconds, worker_id=self.worker_id)
+                              lease=self.config.options.lease_seconds, worker_id=self.worker_id)
         if not rows:
             return False
         self.reporter.claimed([self._attempt(row) for row in rows])
@@ -202,7 +203,7 @@ class ChildWorker:
             return True
         if self.config.burst and not self._burst_should_wait():
             return False
-        timeout = self.config.poll_seconds
+        timeout = self.config.options.poll_seconds
         until_due = self._database(jobstore.seconds_until_next_due, self.config.queues)
         if until_due is not None:
             timeout = min(timeout, max(until_due, 0.001))
@@ -221,7 +222,7 @@ class ChildWorker:
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a NOTIFY for our queues, a notice from the supervisor, or `timeout`."""
-        if self.config.listen and self._database(self._drain_notifies):
+        if self.config.options.listen and self._database(self._drain_notifies):
             return  # it came while we were claiming
         watched = [self.wakeup_r]
         if self.conn is not None and not self.conn.closed:
@@ -232,7 +233,7 @@ class ChildWorker:
             select.select(watched, [], [], timeout)
         with contextlib.suppress(OSError):
             os.read(self.wakeup_r, 64)
-        if self.config.listen:
+        if self.config.options.listen:
             self._database(self._drain_notifies)
 
     def _drain_notifies(self, conn: psycopg.Connection) -> bool:
@@ -272,7 +273,7 @@ class ChildWorker:
             self.last_exception = exc
             self.reporter.failed(attempt, error_of(exc, attempt, started), started)
             return
-        task_result = build_result(task, {**job, "status": "RUNNING",
+        task_result = build_result(task, {**job, "status": JobStatus.RUNNING,
                                           "last_attempted_at": _datetime(started)},
                                    self.config.backend_alias)
         object.__setattr__(task_result, "status", TaskResultStatus.RUNNING)
@@ -303,13 +304,13 @@ class ChildWorker:
     def _task_missing(self, job: dict[str, Any], attempt: Attempt, exc: TaskMissing) -> None:
         """A task path that does not import: released without charge, FAILED after a grace."""
         age = self.now() - job["enqueued_at"].timestamp()
-        if age < self.config.import_grace_seconds:
+        if age < self.config.options.import_grace_seconds:
             # Released attempts are not counted, so back off by age instead: 5 s, growing
             # to a minute, until the grace period ends.
             delay = min(max(age / 4, 5.0), 60.0)
             self.reporter.released([(attempt, delay)])
             logger.warning("job %s: %s; released, retrying in %.0fs (fails after %.0fs)",
-                           job["id"], exc, delay, self.config.import_grace_seconds)
+                           job["id"], exc, delay, self.config.options.import_grace_seconds)
             return
         error = error_of(TaskNotFound(f"{exc} (for {age:.0f}s)"), attempt, None)
         # Failed for good, whatever attempts are left: the code is not coming back.
@@ -320,8 +321,8 @@ class ChildWorker:
         self.conn = connect(self.config.db_params, f"eventjobs worker {self.worker_id}",
                             synchronous_commit=False)
         # Stamp times with the database's clock, never this machine's.
-        self.clock_offset = jobstore.database_now(self.conn).timestamp() - time.time()
-        if self.config.listen:
+        self.clock_offset = database_now(self.conn).timestamp() - time.time()
+        if self.config.options.listen:
             jobstore.listen(self.conn)
 
     def _database(self, operation: Any, *args: Any, **kwargs: Any) -> Any:

@@ -84,7 +84,9 @@ class Job(models.Model):
     @property
     def display_status(self) -> str:
         """The status as Django's Tasks API names it (SCHEDULED shows as READY)."""
-        return JobStatus.READY if self.status == JobStatus.SCHEDULED else self.status
+        from eventjobs.jobs.results import display_status
+
+        return display_status(self.status)
 
 
 class Worker(models.Model):

@@ -399,8 +399,6 @@ WHERE group_name = %(group)s AND partition = %(partition)s;
 UPDATE eventjobs_consumer_group SET system_identifier = %(system_identifier)s
 WHERE name = %(group)s;
 
--- name: clock
-SELECT now();
 
 -- name: listen
 -- Wake-ups for idle consumers: publish sends an empty payload on this channel.

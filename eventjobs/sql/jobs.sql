@@ -242,8 +242,6 @@ DELETE FROM eventjobs_worker WHERE id = %(id)s;
 -- Forget processes silent for several leases; their jobs are rescued by lease expiry.
 DELETE FROM eventjobs_worker WHERE last_seen < now() - make_interval(secs => %(silence)s);
 
--- name: clock
-SELECT now();
 
 -- name: pending_counts
 -- What a burst run leaves behind, for its exit line.

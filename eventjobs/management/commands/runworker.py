@@ -12,7 +12,7 @@ from django.tasks import task_backends
 from eventjobs.backends import PostgresBackend
 from eventjobs.db import connection_params
 from eventjobs.jobs.child import WorkerConfig
-from eventjobs.jobs.supervisor import Supervisor, SupervisorOptions
+from eventjobs.jobs.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -62,23 +62,16 @@ class Command(BaseCommand):
             raise CommandError("--concurrency must be at least 1")
         if options["max_wait"] is not None and not options["burst"]:
             raise CommandError("--max-wait only applies with --burst")
-        opts = backend.job_options
         config = WorkerConfig(
             backend_alias=options["backend"],
             db_params=connection_params(backend.database),
             queues=tuple(queues) if queues is not None else None,
-            lease_seconds=opts.lease_seconds,
-            poll_seconds=opts.poll_seconds,
-            import_grace_seconds=opts.import_grace_seconds,
-            listen=opts.listen,
+            options=backend.job_options,
             burst=options["burst"],
             settings_module=os.environ.get("DJANGO_SETTINGS_MODULE", settings.SETTINGS_MODULE),
             burst_deadline=(time.time() + options["max_wait"]
                             if options["max_wait"] is not None else None),
         )
-        supervisor = Supervisor(config, SupervisorOptions(
-            concurrency=options["concurrency"], heartbeat_seconds=opts.heartbeat_seconds,
-            grace_seconds=opts.shutdown_grace_seconds))
-        code = supervisor.run()
+        code = Supervisor(config, options["concurrency"]).run()
         if code:
             raise SystemExit(code)

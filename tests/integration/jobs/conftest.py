@@ -1,5 +1,6 @@
 import pytest
 
+from eventjobs.conf import JobOptions
 from eventjobs.db import connect, connection_params
 from eventjobs.jobs.child import WorkerConfig
 from eventjobs.jobs.reporting import DirectReporter
@@ -18,7 +19,8 @@ def run_worker(transactional_db):
         config = WorkerConfig(
             backend_alias="default", db_params=connection_params("default"),
             queues=tuple(queues) if queues is not None else None,
-            lease_seconds=30, poll_seconds=0.2, import_grace_seconds=600, listen=False,
+            options=JobOptions.from_options({"LEASE_SECONDS": 30, "POLL_SECONDS": 0.2,
+                                             "LISTEN": False}),
             burst=True, settings_module="tests.settings",
             burst_deadline=time.time() + max_wait if max_wait else None, **overrides,
         )

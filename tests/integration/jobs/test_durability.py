@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from eventjobs.db import connect, connection_params
+from eventjobs.db import connect, connection_params, database_now
 from eventjobs.jobs import store as jobstore
 from tests.testapp.tasks import add
 
@@ -26,7 +26,7 @@ def test_outcomes_commit_with_synchronous_commit_on(outcome):
         # flush wait on for its commit.
         with conn.transaction(force_rollback=True):
             if outcome == "success":
-                now = jobstore.database_now(conn).timestamp()
+                now = database_now(conn).timestamp()
                 kept = jobstore.finish_successes(
                     conn, [(job["id"], job["lease_token"], json.dumps(3), now, now)])
                 assert kept == {job["id"]}

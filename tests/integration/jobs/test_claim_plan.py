@@ -1,0 +1,78 @@
+"""A backlog in one queue costs another queue's claims nothing (issue 9).
+
+The claim walks `eventjobs_job_ready_by_queue` (queue, priority DESC, id) WHERE READY, one
+short index scan per queue, whatever the table statistics say: these tables are filled
+in SQL and never analyzed, as after a burst of enqueues.
+"""
+
+import json
+
+import pytest
+from django.db import connection
+
+from eventjobs.db import django_connection
+from eventjobs.sql import query
+from tests.testapp.tasks import add
+
+# Committed rows (and a TRUNCATE after each test): rolled-back rows of another test would
+# leave dead index entries that inflate the pages a claim touches.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _fill(queue: str, n: int, status: str = "READY", priority: int = 100) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO eventjobs_job (task_path, backend, queue, priority, takes_context, "
+            "args, kwargs, status, run_after, enqueued_at, max_attempts, retry_backoff, "
+            "attempt, worker_ids, errors) "
+            "SELECT 'tests.testapp.tasks.add', 'default', %s, %s, false, '[1, 2]', '{}', %s, "
+            "now(), now(), 3, 2, 0, '[]', '[]' FROM generate_series(1, %s)",
+            [queue, priority, status, n])
+
+
+def _plan(name: str, params: dict) -> dict:
+    """EXPLAIN (ANALYZE, BUFFERS) of a claim, rolled back (it would claim otherwise)."""
+    conn = django_connection("default")
+    sql = query("jobs.sql", name)
+    with conn.transaction(force_rollback=True):
+        row = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params).fetchone()
+    plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
+    return plan[0]
+
+
+def _nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _nodes(child)
+
+
+def _claim_params(**extra) -> dict:
+    return {"limit": 10, "lease": 30, "worker_id": "test", **extra}
+
+
+@pytest.mark.parametrize("name,params", [
+    ("claim_queue", {"queue": "default"}),
+    ("claim_queues", {"queues": ["default", "other"]}),
+])
+def test_a_claim_reads_only_its_own_queue_whatever_waits_in_others(name, params):
+    _fill("slow", 150_000)  # higher priority than default's jobs: sorted first by a global index
+    for i in range(5):
+        add.enqueue(i, i)
+    plan = _plan(name, _claim_params(**params))
+    scans = [n for n in _nodes(plan["Plan"]) if n.get("Relation Name") == "eventjobs_job"
+             and "Scan" in n["Node Type"] and n.get("Index Name") != "eventjobs_job_pkey"]
+    assert scans and all(n.get("Index Name") == "eventjobs_job_ready_by_queue" for n in scans), \
+        [(n["Node Type"], n.get("Index Name")) for n in scans]
+    assert sum(n["Actual Rows"] for n in scans) <= 5 * len(scans), scans
+    # A handful of pages, not the 150,000-row backlog of 'slow'.
+    touched = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+    assert touched < 200, touched
+
+
+def test_finished_and_future_jobs_stay_out_of_the_claim():
+    _fill("default", 100_000, status="SUCCESSFUL")
+    _fill("default", 100_000, status="SCHEDULED")
+    add.enqueue(1, 1)
+    plan = _plan("claim_queue", _claim_params(queue="default"))
+    touched = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
+    assert touched < 100, touched
