@@ -75,6 +75,13 @@ class Job(models.Model):
                 name="eventjobs_job_finished",
                 condition=models.Q(status__in=["SUCCESSFUL", "FAILED"]),
             ),
+            # The jobs' dead-letter queue by task and queue (admin filters, overview
+            # counts). Partial, so claims and finishes of jobs that succeed never touch it.
+            models.Index(
+                fields=["task_path", "queue"],
+                name="eventjobs_job_failed",
+                condition=models.Q(status="FAILED"),
+            ),
         ]
 
     def __str__(self) -> str:
