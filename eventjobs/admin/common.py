@@ -12,6 +12,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -78,6 +79,14 @@ class EventjobsAdmin(admin.ModelAdmin):
                 target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
             return HttpResponseRedirect(target)
         return None
+
+
+def exact_time(value, with_zone: bool = False) -> str:
+    """'2026-12-01 15:46:02' in the current time zone (seconds matter at 3 a.m.)."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    return local.strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if with_zone else ""))
 
 
 def as_text(value: Any) -> str:

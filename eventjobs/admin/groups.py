@@ -11,8 +11,9 @@ from django.http import HttpRequest
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
 
-from eventjobs.admin.common import EventjobsAdmin, log_changes, pre, report
+from eventjobs.admin.common import EventjobsAdmin, exact_time, log_changes, pre, report
 from eventjobs.conf import eventjobs_settings
 from eventjobs.events import control
 from eventjobs.events.monitoring import groups_status
@@ -111,8 +112,8 @@ class ConsumerGroupAdmin(EventjobsAdmin):
         if not n:
             return "0"
         url = reverse("admin:eventjobs_deadletter_changelist")
-        return format_html('<a class="eventjobs-bad" href="{}?group={}&status=OPEN">{}</a>',
-                           url, group.name, n)
+        query = urlencode({"group": group.name, "status": "OPEN"})
+        return format_html('<a class="eventjobs-bad" href="{}?{}">{}</a>', url, query, n)
 
     @admin.display(description="paused", boolean=True)
     def paused(self, group: ConsumerGroup) -> bool:
@@ -123,8 +124,8 @@ class ConsumerGroupAdmin(EventjobsAdmin):
         return str(group.alive)
 
     @admin.display(description="last activity")
-    def last_active(self, group: ConsumerGroup):
-        return group.last_active or "—"
+    def last_active(self, group: ConsumerGroup) -> str:
+        return exact_time(group.last_active)
 
     @admin.display(description="delivery held back")
     def held_back(self, group: ConsumerGroup):
@@ -138,7 +139,8 @@ class ConsumerGroupAdmin(EventjobsAdmin):
     @admin.display(description="partitions")
     def cursor_table(self, group: ConsumerGroup):
         rows = ((c.partition, f"({c.txid}, {c.event_id})", c.owner or "—",
-                 c.lease_expires_at or "—", "yes" if c.paused else "no", c.updated_at)
+                 exact_time(c.lease_expires_at), "yes" if c.paused else "no",
+                 exact_time(c.updated_at))
                 for c in group.cursors.order_by("partition"))
         return format_html(
             '<table class="eventjobs-table"><thead><tr><th>partition</th><th>position</th>'

@@ -11,7 +11,14 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 import eventjobs
-from eventjobs.admin.common import EventjobsAdmin, chunks, log_changes, pre, report
+from eventjobs.admin.common import (
+    EventjobsAdmin,
+    chunks,
+    exact_time,
+    log_changes,
+    pre,
+    report,
+)
 from eventjobs.jobs.monitoring import configured_queues
 from eventjobs.models import Job, JobStatus
 
@@ -104,7 +111,7 @@ LIST_COLUMNS = ("id", "task_path", "queue", "status", "priority", "attempt", "ma
 @admin.register(Job)
 class JobAdmin(EventjobsAdmin):
     list_display = ("id", "task", "queue", "status_label", "priority", "attempts",
-                    "enqueued_at", "started_at", "finished_at", "duration")
+                    "enqueued", "started", "finished", "duration")
     list_display_links = ("id", "task")
     list_filter = (StatusFilter, QueueFilter, TaskFilter)
     search_fields = ("task_path",)
@@ -114,14 +121,16 @@ class JobAdmin(EventjobsAdmin):
     fieldsets = [
         (None, {"fields": ("id", "task_path", "queue", "status_label", "priority", "attempts",
                            "backend")}),
-        ("When", {"fields": ("enqueued_at", "run_after", "started_at", "last_attempted_at",
-                             "finished_at", "duration")}),
-        ("Worker and lease", {"fields": ("worker_list", "lease_expires_at", "lease_token",
+        ("When", {"fields": ("enqueued", "runs_after", "started", "last_attempt_started",
+                             "finished", "duration")}),
+        ("Worker and lease", {"fields": ("worker_list", "lease_until", "lease_token",
                                          "options")}),
         ("Payload", {"fields": ("args_text", "kwargs_text", "return_value_text")}),
         ("Errors, one per failed attempt", {"fields": ("errors_text",)}),
     ]
-    readonly_fields = ("status_label", "attempts", "duration", "worker_list", "options",
+    readonly_fields = ("status_label", "attempts", "enqueued", "runs_after", "started",
+                       "last_attempt_started", "finished", "duration", "lease_until",
+                       "worker_list", "options",
                        "args_text", "kwargs_text", "return_value_text", "errors_text")
 
     # -- permissions: jobs are written by the API and workers, never edited by hand ---------
@@ -166,9 +175,33 @@ class JobAdmin(EventjobsAdmin):
     def attempts(self, job: Job) -> str:
         return f"{job.attempt} of {job.max_attempts}"
 
-    @admin.display(description="duration")
+    @admin.display(description="enqueued", ordering="id")
+    def enqueued(self, job: Job) -> str:
+        return exact_time(job.enqueued_at)
+
+    @admin.display(description="started (first attempt)")
+    def started(self, job: Job) -> str:
+        return exact_time(job.started_at)
+
+    @admin.display(description="finished")
+    def finished(self, job: Job) -> str:
+        return exact_time(job.finished_at)
+
+    @admin.display(description="duration (latest attempt)")
     def duration(self, job: Job) -> str:
         return duration_text(job)
+
+    @admin.display(description="run after")
+    def runs_after(self, job: Job) -> str:
+        return exact_time(job.run_after, with_zone=True)
+
+    @admin.display(description="latest attempt started")
+    def last_attempt_started(self, job: Job) -> str:
+        return exact_time(job.last_attempted_at, with_zone=True)
+
+    @admin.display(description="lease until")
+    def lease_until(self, job: Job) -> str:
+        return exact_time(job.lease_expires_at, with_zone=True)
 
     # -- detail -------------------------------------------------------------------------------
     @admin.display(description="worker ids (one per attempt)")

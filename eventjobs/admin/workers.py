@@ -85,9 +85,10 @@ class WorkerAdmin(EventjobsAdmin):
 
     @admin.display(description="state")
     def state(self, worker: Worker):
-        if getattr(worker, "stale", False):
-            return format_html('<span class="eventjobs-bad">stale</span>')
-        return format_html('<span class="eventjobs-good">alive</span>')
+        stale = getattr(worker, "stale", False)
+        return format_html('<span class="{}">{}</span>',
+                           "eventjobs-bad" if stale else "eventjobs-good",
+                           "stale" if stale else "alive")
 
     @admin.display(description="running now")
     def running_now(self, worker: Worker):
