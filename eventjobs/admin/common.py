@@ -21,24 +21,29 @@ from eventjobs.conf import database_alias
 
 
 class EstimatedCountPaginator(Paginator):
-    """Counts exactly up to CAP rows; past that, takes PostgreSQL's planner estimate.
+    """Counts exactly only what is small; for big results, takes PostgreSQL's estimate.
 
     Django's paginator runs COUNT(*) over the whole (filtered) table on every page: a
-    scan of millions of rows. A count capped with LIMIT reads at most CAP+1 index entries;
-    the estimate is one EXPLAIN. `estimated` tells the templates to say "about".
+    scan of millions of rows. Here the planner's estimate comes first (one EXPLAIN, no
+    rows read); only when it expects at most CAP rows are they counted, with LIMIT CAP+1,
+    so no count ever reads more than that. `estimated` tells the templates to say "about".
     """
 
-    CAP = 10_000
+    CAP = 1000
     estimated = False
 
     @cached_property
     def count(self) -> int:
         queryset = self.object_list.order_by()
+        expected = planner_estimate(queryset)
+        if expected > self.CAP:
+            self.estimated = True
+            return expected
         exact = queryset[: self.CAP + 1].count()
-        if exact <= self.CAP:
-            return exact
-        self.estimated = True
-        return max(exact, planner_estimate(queryset))
+        if exact > self.CAP:  # the statistics were wrong (or stale)
+            self.estimated = True
+            return max(exact, expected)
+        return exact
 
 
 def planner_estimate(queryset) -> int:

@@ -1,6 +1,6 @@
 # The admin: a table-less Overview model (its place in the admin index) and a partial
-# index on FAILED jobs (the jobs' dead-letter queue, filtered by task and counted by
-# queue). Built CONCURRENTLY so an upgrade does not block writes to a big job table.
+# index on FAILED jobs (the jobs' dead-letter queue, filtered by task newest first,
+# counted by queue). Built CONCURRENTLY so an upgrade does not block writes to a big job table.
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations, models
@@ -30,6 +30,6 @@ class Migration(migrations.Migration):
         ),
         AddIndexConcurrently(
             model_name='job',
-            index=models.Index(condition=models.Q(('status', 'FAILED')), fields=['task_path', 'queue'], name='eventjobs_job_failed'),
+            index=models.Index(condition=models.Q(('status', 'FAILED')), fields=['task_path', 'id'], name='eventjobs_job_failed'),
         ),
     ]

@@ -75,10 +75,11 @@ class Job(models.Model):
                 name="eventjobs_job_finished",
                 condition=models.Q(status__in=["SUCCESSFUL", "FAILED"]),
             ),
-            # The jobs' dead-letter queue by task and queue (admin filters, overview
-            # counts). Partial, so claims and finishes of jobs that succeed never touch it.
+            # The jobs' dead-letter queue by task, newest first (the admin's filters) and
+            # counted by queue (overview, metrics). Partial: claims and finishes of jobs
+            # that succeed never write to it.
             models.Index(
-                fields=["task_path", "queue"],
+                fields=["task_path", "id"],
                 name="eventjobs_job_failed",
                 condition=models.Q(status="FAILED"),
             ),
