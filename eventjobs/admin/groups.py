@@ -3,29 +3,19 @@ delivery; pause, resume, and reset on a confirmation page (admin/reset.py)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import admin
 from django.db.models import Count, Max, Q
 from django.http import HttpRequest
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
 from eventjobs.admin.common import EventjobsAdmin, exact_time, log_changes, pre, report
-from eventjobs.conf import eventjobs_settings
 from eventjobs.events import control
 from eventjobs.events.monitoring import groups_status
 from eventjobs.events.partitions import position_in_words
+from eventjobs.liveness import member_stale_before
 from eventjobs.models import ConsumerGroup, Cursor, GroupMember
-
-STALE_LEASES = 2  # a member unseen for this many consumer leases is reported stale
-
-
-def member_stale_before():
-    return timezone.now() - timedelta(
-        seconds=eventjobs_settings().consumer_lease_seconds * STALE_LEASES)
 
 
 def attach_status(groups: list[ConsumerGroup]) -> None:

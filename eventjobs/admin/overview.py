@@ -19,16 +19,10 @@ from django.urls import path
 from django.utils import timezone
 
 from eventjobs.admin.charts import bar_chart
-from eventjobs.admin.groups import member_stale_before
 from eventjobs.conf import database_alias
 from eventjobs.events.monitoring import groups_status
-from eventjobs.jobs.monitoring import (
-    JobFigures,
-    database_now,
-    job_figures,
-    minute_range,
-    stale_before,
-)
+from eventjobs.jobs.monitoring import JobFigures, database_now, job_figures, minute_range
+from eventjobs.liveness import member_stale_before, worker_stale_before
 from eventjobs.models import ConsumerGroup, Event, GroupMember, Overview, Worker
 
 WINDOW = timedelta(hours=1)
@@ -136,9 +130,9 @@ def workers_context() -> dict:
     alias = database_alias()
     now = timezone.now()
     workers = list(Worker.objects.using(alias).order_by("host", "pid"))
-    cutoff = stale_before(now)
+    cutoff = worker_stale_before(now)
     members = list(GroupMember.objects.using(alias).order_by("group_id", "id"))
-    member_cutoff = member_stale_before()
+    member_cutoff = member_stale_before(now)
     return {"workers_alive": sum(w.last_seen >= cutoff for w in workers),
             "dead_workers": [w for w in workers if w.last_seen < cutoff],
             "members_alive": sum(m.last_seen >= member_cutoff for m in members),

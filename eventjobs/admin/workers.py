@@ -6,12 +6,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from eventjobs.admin.common import EventjobsAdmin
-from eventjobs.admin.groups import member_stale_before
-from eventjobs.jobs.monitoring import running_by_worker, stale_before
+from eventjobs.liveness import member_stale_before, running_by_worker, worker_stale_before
 from eventjobs.models import Cursor, GroupMember, Worker
 
 
@@ -23,7 +21,7 @@ class StateFilter(admin.SimpleListFilter):
         return [("alive", "alive"), ("stale", "stale (not seen for 2 leases)")]
 
     def queryset(self, request, queryset):
-        cutoff = stale_before(timezone.now())
+        cutoff = worker_stale_before()
         if self.value() == "alive":
             return queryset.filter(last_seen__gte=cutoff)
         if self.value() == "stale":
@@ -68,7 +66,7 @@ class WorkerAdmin(EventjobsAdmin):
         changelist = super().get_changelist_instance(request)
         workers = list(changelist.result_list)
         running = running_by_worker([w.id for w in workers])
-        cutoff = stale_before(timezone.now())
+        cutoff = worker_stale_before()
         for worker in workers:
             worker.jobs_now = running.get(worker.id, [])
             worker.stale = worker.last_seen < cutoff

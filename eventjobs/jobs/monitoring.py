@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q, Value
-from django.db.models.fields.json import KT
 from django.db.models.functions import Trunc
 from django.tasks import task_backends
 
@@ -125,39 +124,3 @@ def minute_range(now: datetime, window: timedelta) -> list[datetime]:
     last = now.replace(second=0, microsecond=0)
     count = int(window.total_seconds() // 60)
     return [last - timedelta(minutes=i) for i in range(count - 1, -1, -1)]
-
-
-# -- workers ------------------------------------------------------------------------------------
-def lease_seconds() -> float:
-    """The default backend's LEASE_SECONDS (what 'stale' is measured in)."""
-    from eventjobs.backends import PostgresBackend
-
-    for backend in task_backends.all():
-        if isinstance(backend, PostgresBackend):
-            return backend.job_options.lease_seconds
-    return 30.0
-
-
-STALE_LEASES = 2  # a worker unseen for this many leases has missed ~6 heartbeats
-
-
-def stale_before(now: datetime) -> datetime:
-    """Workers last seen before this are stale (dead or frozen)."""
-    return now - timedelta(seconds=lease_seconds() * STALE_LEASES)
-
-
-def running_by_worker(worker_ids: list[str]) -> dict[str, list[Job]]:
-    """The RUNNING jobs each worker holds now: those whose last attempt is the worker's.
-    One query, through the RUNNING partial index."""
-    if not worker_ids:
-        return {}
-    alias = database_alias()
-    jobs = (Job.objects.using(alias).filter(status=JobStatus.RUNNING)
-            .annotate(current_worker=KT("worker_ids__-1"))
-            .filter(current_worker__in=worker_ids)
-            .only("id", "task_path", "queue", "last_attempted_at", "lease_expires_at")
-            .order_by("id"))
-    found: dict[str, list[Job]] = {}
-    for job in jobs:
-        found.setdefault(job.current_worker, []).append(job)
-    return found

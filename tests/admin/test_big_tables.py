@@ -104,3 +104,18 @@ def test_pages_at_a_million_rows_read_little_in_few_queries(million_rows, as_use
     print(f"\n{url}: {elapsed:.3f} s, {len(captured.captured_queries)} queries, "
           f"most rows read by one query: {heavy[0][0] if heavy else 0}")
     assert not heavy or heavy[0][0] <= MAX_ROWS_READ, heavy[:3]
+
+
+@pytest.mark.urls("tests.admin.urls")
+def test_metrics_scrape_at_a_million_rows(million_rows, db, client,
+                                          django_assert_max_num_queries):
+    ConsumerGroupFactory(name="search-index", partitions=4)
+    with CaptureQueriesContext(connection) as captured:
+        with django_assert_max_num_queries(8):
+            start = time.perf_counter()
+            response = client.get("/metrics/")
+            elapsed = time.perf_counter() - start
+    assert response.status_code == 200 and b"eventjobs_jobs{" in response.content
+    heavy = heaviest_reads(captured.captured_queries)
+    print(f"\n/metrics/: {elapsed:.3f} s, {len(captured.captured_queries)} queries")
+    assert not heavy or heavy[0][0] <= MAX_ROWS_READ, heavy[:3]
