@@ -38,9 +38,9 @@ def bar_chart(minutes: Sequence[datetime], series: Sequence[tuple[str, str, Sequ
         '<svg class="eventjobs-chart" role="img" aria-label="{}" width="{}" height="{}" '
         'viewBox="0 0 {} {}" xmlns="http://www.w3.org/2000/svg">'
         '<line x1="0" y1="{}" x2="{}" y2="{}" stroke="currentColor" stroke-opacity="0.3"/>'
-        '{}{}<text x="{}" y="10" text-anchor="end">max {}/min</text></svg>',
+        '{}{}<text x="{}" y="10">max {}/min</text></svg>',
         title, width + 60, HEIGHT + AXIS, width + 60, HEIGHT + AXIS, HEIGHT, width, HEIGHT,
         format_html_join("", "{}", ((b,) for b in bars)),
         format_html_join("", '<text x="{}" y="{}">{}</text>',
                          ((x, HEIGHT + AXIS - 2, t) for x, t in ticks)),
-        width + 58, max(totals, default=0))
+        width + 4, max(totals, default=0))

@@ -94,6 +94,17 @@ def exact_time(value, with_zone: bool = False) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if with_zone else ""))
 
 
+def short_time(value) -> str:
+    """For list columns: '15:46:02' today, '11-30 15:46' before (the full time is on the
+    detail page)."""
+    if value is None:
+        return "—"
+    local = timezone.localtime(value)
+    if local.date() == timezone.localdate():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%m-%d %H:%M")
+
+
 def as_text(value: Any) -> str:
     """A JSON value as indented text (never HTML: the template escapes it)."""
     if isinstance(value, str):

@@ -9,7 +9,14 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 import eventjobs
-from eventjobs.admin.common import EventjobsAdmin, chunks, log_changes, pre, report
+from eventjobs.admin.common import (
+    EventjobsAdmin,
+    chunks,
+    log_changes,
+    pre,
+    report,
+    short_time,
+)
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, DeadLetterStatus
 
@@ -54,7 +61,7 @@ class TypeFilter(admin.SimpleListFilter):
 @admin.register(DeadLetter)
 class DeadLetterAdmin(EventjobsAdmin):
     list_display = ("id", "group", "event_link", "event_type", "event_key", "short_error",
-                    "attempts", "status", "created_at", "updated_at")
+                    "attempts", "status", "created", "updated")
     list_display_links = ("id",)
     list_filter = (GroupFilter, "status", TypeFilter)
     search_fields = ("event_key",)
@@ -104,6 +111,14 @@ class DeadLetterAdmin(EventjobsAdmin):
     def event_link(self, dead: DeadLetter):
         url = reverse("admin:eventjobs_event_change", args=[dead.event_id])
         return format_html('<a href="{}">#{}</a>', url, dead.event_id)
+
+    @admin.display(description="dead-lettered", ordering="id")
+    def created(self, dead: DeadLetter) -> str:
+        return short_time(dead.created_at)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, dead: DeadLetter) -> str:
+        return short_time(dead.updated_at)
 
     @admin.display(description="error")
     def short_error(self, dead: DeadLetter) -> str:

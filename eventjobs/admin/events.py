@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from eventjobs.admin.common import EventjobsAdmin, pre
+from eventjobs.admin.common import EventjobsAdmin, exact_time, pre
 from eventjobs.events.partitions import partition_of, type_matcher
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, Event
@@ -52,7 +52,7 @@ class SourceFilter(RecentValuesFilter):
 
 @admin.register(Event)
 class EventAdmin(EventjobsAdmin):
-    list_display = ("id", "type", "key", "source", "created_at", "position")
+    list_display = ("id", "type", "key", "source", "created", "position")
     list_filter = (TypeFilter, SourceFilter, ("created_at", admin.DateFieldListFilter))
     search_fields = ("key",)
     search_help_text = "An event id, or an event key (exact)."
@@ -85,6 +85,10 @@ class EventAdmin(EventjobsAdmin):
         if term.isdigit():
             return queryset.filter(id=int(term)), False
         return queryset.filter(key=search_term.strip()), False
+
+    @admin.display(description="created", ordering="id")
+    def created(self, event: Event) -> str:
+        return exact_time(event.created_at)
 
     @admin.display(description="position (txid, id)")
     def position(self, event: Event) -> str:

@@ -18,6 +18,7 @@ from eventjobs.admin.common import (
     log_changes,
     pre,
     report,
+    short_time,
 )
 from eventjobs.jobs.monitoring import configured_queues
 from eventjobs.models import Job, JobStatus
@@ -111,22 +112,22 @@ LIST_COLUMNS = ("id", "task_path", "queue", "status", "priority", "attempt", "ma
 @admin.register(Job)
 class JobAdmin(EventjobsAdmin):
     list_display = ("id", "task", "queue", "status_label", "priority", "attempts",
-                    "enqueued", "started", "finished", "duration")
+                    "enqueued_short", "started_short", "finished_short", "duration")
     list_display_links = ("id", "task")
     list_filter = (StatusFilter, QueueFilter, TaskFilter)
     search_fields = ("task_path",)
     search_help_text = "A job id, or part of a task path."
     ordering = ("-id",)
     actions = ["retry_jobs", "cancel_jobs", "delete_selected"]
-    fieldsets = [
+    fieldsets = [  # what went wrong first: the errors come right after the summary
         (None, {"fields": ("id", "task_path", "queue", "status_label", "priority", "attempts",
                            "backend")}),
+        ("Errors, newest first (one per failed attempt)", {"fields": ("errors_text",)}),
+        ("Payload", {"fields": ("args_text", "kwargs_text", "return_value_text")}),
         ("When", {"fields": ("enqueued", "runs_after", "started", "last_attempt_started",
                              "finished", "duration")}),
         ("Worker and lease", {"fields": ("worker_list", "lease_until", "lease_token",
                                          "options")}),
-        ("Payload", {"fields": ("args_text", "kwargs_text", "return_value_text")}),
-        ("Errors, one per failed attempt", {"fields": ("errors_text",)}),
     ]
     readonly_fields = ("status_label", "attempts", "enqueued", "runs_after", "started",
                        "last_attempt_started", "finished", "duration", "lease_until",
@@ -177,15 +178,28 @@ class JobAdmin(EventjobsAdmin):
 
     @admin.display(description="enqueued", ordering="id")
     def enqueued(self, job: Job) -> str:
-        return exact_time(job.enqueued_at)
+        return exact_time(job.enqueued_at, with_zone=True)
 
     @admin.display(description="started (first attempt)")
     def started(self, job: Job) -> str:
-        return exact_time(job.started_at)
+        return exact_time(job.started_at, with_zone=True)
 
     @admin.display(description="finished")
     def finished(self, job: Job) -> str:
-        return exact_time(job.finished_at)
+        return exact_time(job.finished_at, with_zone=True)
+
+    # The list's compact columns (month-day and time).
+    @admin.display(description="enqueued", ordering="id")
+    def enqueued_short(self, job: Job) -> str:
+        return short_time(job.enqueued_at)
+
+    @admin.display(description="started")
+    def started_short(self, job: Job) -> str:
+        return short_time(job.started_at)
+
+    @admin.display(description="finished")
+    def finished_short(self, job: Job) -> str:
+        return short_time(job.finished_at)
 
     @admin.display(description="duration (latest attempt)")
     def duration(self, job: Job) -> str:

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from eventjobs.admin.common import EventjobsAdmin
+from eventjobs.admin.common import EventjobsAdmin, exact_time
 from eventjobs.liveness import member_stale_before, running_by_worker, worker_stale_before
 from eventjobs.models import Cursor, GroupMember, Worker
 
@@ -44,8 +44,8 @@ def consume_members(alias: str) -> list[dict]:
 
 @admin.register(Worker)
 class WorkerAdmin(EventjobsAdmin):
-    list_display = ("id", "host", "pid", "queue_list", "state", "running_now", "last_seen",
-                    "started_at")
+    list_display = ("id", "host", "pid", "queue_list", "state", "running_now", "seen",
+                    "started")
     list_filter = (StateFilter,)
     search_fields = ("id", "host")
     ordering = ("host", "pid")
@@ -87,6 +87,14 @@ class WorkerAdmin(EventjobsAdmin):
         return format_html('<span class="{}">{}</span>',
                            "eventjobs-bad" if stale else "eventjobs-good",
                            "stale" if stale else "alive")
+
+    @admin.display(description="last seen", ordering="last_seen")
+    def seen(self, worker: Worker) -> str:
+        return exact_time(worker.last_seen)
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, worker: Worker) -> str:
+        return exact_time(worker.started_at)
 
     @admin.display(description="running now")
     def running_now(self, worker: Worker):
