@@ -105,6 +105,17 @@ def short_time(value) -> str:
     return local.strftime("%m-%d %H:%M")
 
 
+def time_column(field: str, description: str, *, short: bool = False):
+    """A ModelAdmin column or detail field showing `field` to the second (`short`: the
+    compact form for lists)."""
+    @admin.display(description=description, ordering=field)
+    def column(modeladmin, obj) -> str:
+        value = getattr(obj, field)
+        return short_time(value) if short else exact_time(value, with_zone=True)
+
+    return column
+
+
 def as_text(value: Any) -> str:
     """A JSON value as indented text (never HTML: the template escapes it)."""
     if isinstance(value, str):

@@ -15,7 +15,7 @@ from eventjobs.admin.common import (
     log_changes,
     pre,
     report,
-    short_time,
+    time_column,
 )
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, DeadLetterStatus
@@ -69,14 +69,15 @@ class DeadLetterAdmin(EventjobsAdmin):
     ordering = ("-id",)
     actions = ["reprocess_dead_letters", "discard_dead_letters"]
     fieldsets = [
-        (None, {"fields": ("id", "group", "status", "attempts", "created_at", "updated_at",
-                           "resolved_at")}),
-        ("The event (a copy kept with the dead letter)",
-         {"fields": ("event_link", "event_type", "event_key", "event_source",
-                     "event_created_at", "event_txid", "data_text")}),
+        (None, {"fields": ("id", "group", "status", "attempts", "created_exact",
+                           "updated_exact", "resolved_exact")}),
         ("Why it failed", {"fields": ("error_text", "traceback_text")}),
+        ("The event (a copy kept with the dead letter)",
+         {"fields": ("event_link", "event_type", "event_key", "event_source", "event_created",
+                     "event_txid", "data_text")}),
     ]
-    readonly_fields = ("event_link", "data_text", "error_text", "traceback_text")
+    readonly_fields = ("event_link", "data_text", "error_text", "traceback_text",
+                       "created_exact", "updated_exact", "resolved_exact", "event_created")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -112,13 +113,12 @@ class DeadLetterAdmin(EventjobsAdmin):
         url = reverse("admin:eventjobs_event_change", args=[dead.event_id])
         return format_html('<a href="{}">#{}</a>', url, dead.event_id)
 
-    @admin.display(description="dead-lettered", ordering="id")
-    def created(self, dead: DeadLetter) -> str:
-        return short_time(dead.created_at)
-
-    @admin.display(description="updated", ordering="updated_at")
-    def updated(self, dead: DeadLetter) -> str:
-        return short_time(dead.updated_at)
+    created = time_column("created_at", "dead-lettered", short=True)
+    updated = time_column("updated_at", "updated", short=True)
+    created_exact = time_column("created_at", "dead-lettered")
+    updated_exact = time_column("updated_at", "updated")
+    resolved_exact = time_column("resolved_at", "resolved or discarded")
+    event_created = time_column("event_created_at", "event created")
 
     @admin.display(description="error")
     def short_error(self, dead: DeadLetter) -> str:

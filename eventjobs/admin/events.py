@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from eventjobs.admin.common import EventjobsAdmin, exact_time, pre
+from eventjobs.admin.common import EventjobsAdmin, pre, time_column
 from eventjobs.events.partitions import partition_of, type_matcher
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, Event
@@ -58,9 +58,9 @@ class EventAdmin(EventjobsAdmin):
     search_help_text = "An event id, or an event key (exact)."
     ordering = ("-id",)
     actions = None
-    fields = ("id", "type", "key", "source", "created_at", "position", "data_text",
+    fields = ("id", "type", "key", "source", "created", "position", "data_text",
               "handled_by")
-    readonly_fields = ("position", "data_text", "handled_by")
+    readonly_fields = ("created", "position", "data_text", "handled_by")
 
     # The log is append-only: nobody adds, changes or deletes events here.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -86,9 +86,7 @@ class EventAdmin(EventjobsAdmin):
             return queryset.filter(id=int(term)), False
         return queryset.filter(key=search_term.strip()), False
 
-    @admin.display(description="created", ordering="id")
-    def created(self, event: Event) -> str:
-        return exact_time(event.created_at)
+    created = time_column("created_at", "created")
 
     @admin.display(description="position (txid, id)")
     def position(self, event: Event) -> str:

@@ -10,7 +10,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 
-from eventjobs.admin.common import EventjobsAdmin, exact_time, log_changes, pre, report
+from eventjobs.admin.common import (
+    EventjobsAdmin,
+    exact_time,
+    log_changes,
+    pre,
+    report,
+    time_column,
+)
 from eventjobs.events import control
 from eventjobs.events.monitoring import groups_status
 from eventjobs.events.partitions import position_in_words
@@ -46,9 +53,11 @@ class ConsumerGroupAdmin(EventjobsAdmin):
     search_fields = ("name",)
     ordering = ("name",)
     actions = ["pause_groups", "resume_groups"]
-    fields = ("name", "partitions", "created_at", "position", "lag", "dead_letters", "paused",
+    fields = ("name", "partitions", "created", "position", "lag", "dead_letters", "paused",
               "members_alive", "last_active", "held_back", "cursor_table", "errors")
     readonly_fields = fields
+
+    created = time_column("created_at", "created")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # `consume` creates groups

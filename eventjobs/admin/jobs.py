@@ -14,11 +14,10 @@ import eventjobs
 from eventjobs.admin.common import (
     EventjobsAdmin,
     chunks,
-    exact_time,
     log_changes,
     pre,
     report,
-    short_time,
+    time_column,
 )
 from eventjobs.jobs.monitoring import configured_queues
 from eventjobs.models import Job, JobStatus
@@ -176,46 +175,19 @@ class JobAdmin(EventjobsAdmin):
     def attempts(self, job: Job) -> str:
         return f"{job.attempt} of {job.max_attempts}"
 
-    @admin.display(description="enqueued", ordering="id")
-    def enqueued(self, job: Job) -> str:
-        return exact_time(job.enqueued_at, with_zone=True)
-
-    @admin.display(description="started (first attempt)")
-    def started(self, job: Job) -> str:
-        return exact_time(job.started_at, with_zone=True)
-
-    @admin.display(description="finished")
-    def finished(self, job: Job) -> str:
-        return exact_time(job.finished_at, with_zone=True)
-
-    # The list's compact columns (month-day and time).
-    @admin.display(description="enqueued", ordering="id")
-    def enqueued_short(self, job: Job) -> str:
-        return short_time(job.enqueued_at)
-
-    @admin.display(description="started")
-    def started_short(self, job: Job) -> str:
-        return short_time(job.started_at)
-
-    @admin.display(description="finished")
-    def finished_short(self, job: Job) -> str:
-        return short_time(job.finished_at)
+    enqueued = time_column("enqueued_at", "enqueued")
+    started = time_column("started_at", "started (first attempt)")
+    finished = time_column("finished_at", "finished")
+    enqueued_short = time_column("enqueued_at", "enqueued", short=True)
+    started_short = time_column("started_at", "started", short=True)
+    finished_short = time_column("finished_at", "finished", short=True)
+    runs_after = time_column("run_after", "run after")
+    last_attempt_started = time_column("last_attempted_at", "latest attempt started")
+    lease_until = time_column("lease_expires_at", "lease until")
 
     @admin.display(description="duration (latest attempt)")
     def duration(self, job: Job) -> str:
         return duration_text(job)
-
-    @admin.display(description="run after")
-    def runs_after(self, job: Job) -> str:
-        return exact_time(job.run_after, with_zone=True)
-
-    @admin.display(description="latest attempt started")
-    def last_attempt_started(self, job: Job) -> str:
-        return exact_time(job.last_attempted_at, with_zone=True)
-
-    @admin.display(description="lease until")
-    def lease_until(self, job: Job) -> str:
-        return exact_time(job.lease_expires_at, with_zone=True)
 
     # -- detail -------------------------------------------------------------------------------
     @admin.display(description="worker ids (one per attempt)")

@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from eventjobs.admin.common import EventjobsAdmin, exact_time
+from eventjobs.admin.common import EventjobsAdmin, time_column
 from eventjobs.liveness import member_stale_before, running_by_worker, worker_stale_before
 from eventjobs.models import Cursor, GroupMember, Worker
 
@@ -88,13 +88,8 @@ class WorkerAdmin(EventjobsAdmin):
                            "eventjobs-bad" if stale else "eventjobs-good",
                            "stale" if stale else "alive")
 
-    @admin.display(description="last seen", ordering="last_seen")
-    def seen(self, worker: Worker) -> str:
-        return exact_time(worker.last_seen)
-
-    @admin.display(description="started", ordering="started_at")
-    def started(self, worker: Worker) -> str:
-        return exact_time(worker.started_at)
+    seen = time_column("last_seen", "last seen")
+    started = time_column("started_at", "started")
 
     @admin.display(description="running now")
     def running_now(self, worker: Worker):
