@@ -147,8 +147,6 @@ def report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, skippe
     if skipped:
         modeladmin.message_user(request, f"Skipped {n(skipped)}: {why_skipped}.",
                                 messages.WARNING)
-    if not done and not skipped:
-        modeladmin.message_user(request, "Nothing selected.", messages.WARNING)
 
 
 def chunks(ids: list, size: int = 1000) -> Iterable[list]:

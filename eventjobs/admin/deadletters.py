@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -152,10 +153,14 @@ class DeadLetterAdmin(EventjobsAdmin):
         ids = list(queryset.order_by().values_list("id", flat=True))
         resolved: list[int] = []
         failed: list[int] = []
-        for part in chunks(ids):
-            outcome = eventjobs.reprocess_dead_letters(part)
-            resolved += outcome["resolved"]
-            failed += outcome["failed"]
+        try:
+            for part in chunks(ids):
+                outcome = eventjobs.reprocess_dead_letters(part)
+                resolved += outcome["resolved"]
+                failed += outcome["failed"]
+        except ImproperlyConfigured as exc:  # the group's consumers are not in this code
+            self.message_user(request, f"Stopped: {exc}", messages.ERROR)
+            ids = resolved + failed  # what was done before it stopped is reported below
         self._log(request, resolved, "Reprocessed: handled, resolved")
         self._log(request, failed, "Reprocessed: failed again (still open)")
         report(self, request, len(resolved), len(ids) - len(resolved) - len(failed),
@@ -163,7 +168,7 @@ class DeadLetterAdmin(EventjobsAdmin):
                "not open (already resolved or discarded)")
         if failed:
             self.message_user(request, f"{len(failed)} failed again and stay open: see "
-                              "their error.", "error")
+                              "their error.", messages.ERROR)
         return self.back(request)
 
     @admin.action(description="Discard selected dead letters (keep them as a record)",

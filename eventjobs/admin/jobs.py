@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import timedelta
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -258,8 +259,12 @@ class JobAdmin(EventjobsAdmin):
             by_backend[backend].append(job_id)
         changed: list[int] = []
         for backend, ids in by_backend.items():
-            for part in chunks(ids):
-                changed += [int(i) for i in operation(*part, backend=backend)]
+            try:
+                for part in chunks(ids):
+                    changed += [int(i) for i in operation(*part, backend=backend)]
+            except (ImproperlyConfigured, TypeError) as exc:  # a backend since removed
+                self.message_user(request, f"{len(ids)} job(s) of task backend {backend!r} "
+                                  f"left alone: {exc}", messages.ERROR)
         for part in chunks(changed):
             log_changes(request, Job.objects.using(queryset.db).filter(id__in=part)
                         .only("id", "task_path", "status", "run_after", "attempt"), message)

@@ -120,3 +120,21 @@ def test_reset_form_explains_a_bad_target(as_user):
     bad_time = client.post_form(url, {"to": "time", "at": "yesterday-ish"})
     assert "neither an ISO 8601 time" in bad_time.content.decode()
     assert client.post_form(url, {"to": "time", "at": "2h"}).context["plan"] is not None
+
+
+def test_jobs_of_a_backend_no_longer_configured_are_left_alone_with_a_message(as_user):
+    job = JobFactory(failed=True, backend="retired")
+    client = as_user("eventjobs.view_job", "eventjobs.retry_job")
+    response = client.action("job", "retry_jobs", [job.pk])
+    assert Job.objects.get(pk=job.pk).status == "FAILED"
+    assert any("task backend 'retired' left alone" in m for m in _messages(response))
+
+
+def test_reprocessing_a_group_without_consumers_in_this_code_says_so(as_user):
+    dead = DeadLetterFactory(group="retired-group")
+    client = as_user("eventjobs.view_deadletter", "eventjobs.reprocess_deadletter")
+    response = client.action("deadletter", "reprocess_dead_letters", [dead.pk])
+    assert DeadLetter.objects.get(pk=dead.pk).status == "OPEN"
+    assert any("no consumer registered for group 'retired-group'" in m
+               for m in _messages(response))
+    assert not any("Skipped" in m for m in _messages(response))
