@@ -61,8 +61,8 @@ class TypeFilter(admin.SimpleListFilter):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(EventjobsAdmin):
-    list_display = ("id", "group", "event_link", "event_type", "event_key", "short_error",
-                    "attempts", "status", "created", "updated")
+    list_display = ("id", "group", "event_link", "event_type", "event_key", "event_source",
+                    "short_error", "attempts", "status", "created", "updated")
     list_display_links = ("id",)
     list_filter = (GroupFilter, "status", TypeFilter)
     search_fields = ("event_key",)

@@ -77,7 +77,7 @@ class TaskFilter(admin.SimpleListFilter):
         return queryset.filter(task_path=self.value()) if self.value() else queryset
 
 
-def status_text(job: Job, now=None) -> str:
+def status_text(job: Job) -> str:
     """'READY', or 'READY (retry at 12:00:05)' / 'READY (runs at …)' while not due."""
     status = job.display_status
     if job.status == JobStatus.SCHEDULED:

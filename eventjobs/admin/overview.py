@@ -21,6 +21,7 @@ from django.utils import timezone
 from eventjobs.admin.charts import bar_chart
 from eventjobs.conf import database_alias
 from eventjobs.events.monitoring import groups_status
+from eventjobs.events.registry import groups as registered_groups
 from eventjobs.jobs.monitoring import JobFigures, database_now, job_figures, minute_range
 from eventjobs.liveness import member_stale_before, worker_stale_before
 from eventjobs.models import ConsumerGroup, Event, GroupMember, Overview, Worker
@@ -115,8 +116,10 @@ def events_chart():
 
 def groups_context() -> dict:
     alias = database_alias()
-    names = list(ConsumerGroup.objects.using(alias).order_by("name")
-                 .values_list("name", flat=True)[:MAX_GROUPS + 1])
+    # Groups in the database, and those registered in code that no `consume` ran yet.
+    names = sorted(set(ConsumerGroup.objects.using(alias).order_by("name")
+                       .values_list("name", flat=True)[:MAX_GROUPS + 1])
+                   | set(registered_groups()))
     status = groups_status(names[:MAX_GROUPS])
     groups = [{"name": name, **figures} for name, figures in status.items()]
     # Trouble first: held back, dead letters, lag.
