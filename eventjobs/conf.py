@@ -78,6 +78,12 @@ def alias_name(value: Any) -> str:
     return value
 
 
+def secret_text(value: Any) -> str:
+    if not isinstance(value, str) or len(value) < 16:
+        raise ValueError("must be a string of at least 16 characters (a random token)")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     """One setting: its key, default, parser and a one-line meaning (for docs and errors)."""
@@ -193,6 +199,8 @@ EVENTJOBS_SETTINGS = (
     Setting("HELD_BACK_AFTER_SECONDS", 1.0, seconds_or_zero,
             "report a transaction holding delivery back once it is this old"),
     SHUTDOWN_GRACE_SECONDS,
+    Setting("METRICS_TOKEN", None, optional(secret_text),
+            "when set, /metrics answers only requests with 'Authorization: Bearer <token>'"),
 )
 
 MAX_TYPE_LENGTH = 200  # event type and source names
@@ -219,6 +227,7 @@ class EventjobsSettings:
     lag_cap: int
     held_back_after_seconds: float
     shutdown_grace_seconds: float
+    metrics_token: str | None
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any] | None) -> EventjobsSettings:

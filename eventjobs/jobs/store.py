@@ -169,13 +169,13 @@ def seconds_until_next_due(conn: psycopg.Connection, queues: Sequence[str] | Non
 def register_worker(conn: psycopg.Connection, *, worker_id: str, host: str, pid: int,
                     queues: Sequence[str] | None) -> None:
     conn.execute(_sql("register_worker"), {"id": worker_id, "host": host, "pid": pid,
-                                           "queues": list(queues or ["*"])})
+                                           "queues": list(queues or [])})
 
 
 def touch_worker(conn: psycopg.Connection, *, worker_id: str, host: str, pid: int,
                  queues: Sequence[str] | None, running: int) -> None:
     conn.execute(_sql("touch_worker"), {"id": worker_id, "host": host, "pid": pid,
-                                        "queues": list(queues or ["*"]), "running": running})
+                                        "queues": list(queues or []), "running": running})
 
 
 def deregister_worker(conn: psycopg.Connection, worker_id: str) -> None:

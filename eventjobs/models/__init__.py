@@ -10,6 +10,7 @@ from .events import (
            GroupMember,
 )
 from .jobs import Job, JobStatus, Worker
+from .overview import Overview
 
 __all__ = ["Job", "JobStatus", "Worker", "Event", "ConsumerGroup", "Cursor", "GroupMember",
-           "Delivery", "DeadLetter", "DeadLetterStatus"]
+           "Delivery", "DeadLetter", "DeadLetterStatus", "Overview"]

@@ -76,6 +76,14 @@ class Job(models.Model):
                 name="eventjobs_job_finished",
                 condition=models.Q(status__in=["SUCCESSFUL", "FAILED"]),
             ),
+            # The jobs' dead-letter queue by task, newest first (the admin's filters) and
+            # counted by queue (overview, metrics). Partial: claims and finishes of jobs
+            # that succeed never write to it.
+            models.Index(
+                fields=["task_path", "id"],
+                name="eventjobs_job_failed",
+                condition=models.Q(status="FAILED"),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,0 +1,8 @@
+"""The eventjobs admin: jobs, dead letters, consumer groups, events, workers and an
+overview page, registered on Django's default admin site (app label `eventjobs`).
+
+Each module registers one model's ModelAdmin; Django's admin autodiscovery imports this
+package. See docs/admin.md.
+"""
+
+from eventjobs.admin import deadletters, events, groups, jobs, overview, workers  # noqa: F401
