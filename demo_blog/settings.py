@@ -73,7 +73,8 @@ LOGOUT_REDIRECT_URL = "home"
 
 # The "notify subscribers" job sends through Django's email backend: the console here, so
 # the emails appear in the `runworker` output of `make demo`.
-EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+MAILERS = {"default": {"BACKEND": env("DEMO_MAIL_BACKEND",
+                                      default="django.core.mail.backends.console.EmailBackend")}}
 DEFAULT_FROM_EMAIL = "blog@demo.invalid"
 
 TASKS = {
