@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo.launcher import (demo_env, drop_database, free_port, fresh_database_name,
-                                 run_demo)
+from tests.demo.launcher import demo_env, drop_database, free_port, fresh_database_name, run_demo
 
 pytestmark = pytest.mark.timeout(600)
 
