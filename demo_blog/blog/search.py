@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from .models import SearchEntry
 
@@ -47,15 +49,30 @@ def hide(*, post_id: int, version: int, author_id: int, author_name: str, title:
                  author_name=author_name, title=title, body="")
 
 
-def search(text: str, limit: int = 20) -> QuerySet[SearchEntry]:
-    """Visible entries matching `text`, best first, with highlighted snippets."""
+# ts_headline returns the post's own text: it marks matches with these (private-use
+# characters no author types), and marked() escapes the text before making them <mark>.
+_START, _STOP = "\ue000", "\ue001"
+
+
+def marked(headline: str) -> str:
+    """A headline as safe HTML: the text escaped, the matches in <mark>."""
+    return mark_safe(escape(headline).replace(_START, "<mark>").replace(_STOP, "</mark>"))
+
+
+def search(text: str, limit: int = 20) -> list[SearchEntry]:
+    """Visible entries matching `text`, best first, with highlighted snippets
+    (`snippet`, `title_marked`: safe HTML)."""
     query = SearchQuery(text, config="english", search_type="websearch")
-    return (SearchEntry.objects.filter(visible=True, vector=query)
-            .annotate(rank=SearchRank(F("vector"), query),
-                      snippet=SearchHeadline("body", query, config="english",
-                                             start_sel="<mark>", stop_sel="</mark>",
-                                             max_words=30, min_words=12),
-                      title_marked=SearchHeadline("title", query, config="english",
-                                                  start_sel="<mark>", stop_sel="</mark>",
-                                                  highlight_all=True))
-            .order_by("-rank", "-post_id")[:limit])
+    found = (SearchEntry.objects.filter(visible=True, vector=query)
+             .annotate(rank=SearchRank(F("vector"), query),
+                       snippet_text=SearchHeadline("body", query, config="english",
+                                                   start_sel=_START, stop_sel=_STOP,
+                                                   max_words=30, min_words=12),
+                       title_text=SearchHeadline("title", query, config="english",
+                                                 start_sel=_START, stop_sel=_STOP,
+                                                 highlight_all=True))
+             .order_by("-rank", "-post_id")[:limit])
+    results = list(found)
+    for entry in results:
+        entry.snippet, entry.title_marked = marked(entry.snippet_text), marked(entry.title_text)
+    return results

@@ -109,7 +109,7 @@ def author_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def search_view(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
-    results = list(search.search(q)) if q else []
+    results = search.search(q) if q else []
     return render(request, "blog/search.html", {
         "q": q, "results": results, "group": group_status("search-index"),
         "rebuilds": IndexRebuild.objects.order_by("-pk")[:3]})

@@ -110,3 +110,14 @@ def test_a_replay_from_the_beginning_ends_in_the_same_index(consume_all):
     consume_all("search-index")
     assert list(SearchEntry.objects.order_by("post_id").values()) == before
     assert found("keeper") == [keep.pk] and found("goner") == []
+
+
+def test_snippets_escape_what_authors_wrote(consume_all, client):
+    author = AuthorFactory()
+    services.create_post(author, "<b>Bold</b> kafka",
+                         "<script>alert(1)</script> kafka < zookeeper & friends", publish=True)
+    consume_all("search-index")
+    page = client.get("/search/", {"q": "kafka"}).text
+    assert "<script>" not in page and "<b>Bold</b>" not in page
+    assert "&lt;b&gt;Bold&lt;/b&gt; <mark>kafka</mark>" in page
+    assert "<mark>kafka</mark> &lt; zookeeper &amp; friends" in page

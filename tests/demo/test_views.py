@@ -90,7 +90,6 @@ def test_search_activity_and_how_it_works_pages(client, consume_all):
 
     author = AuthorFactory(name="Hopper")
     services.create_post(author, "Cobol forever", "Business-oriented.", publish=True)
-    client.get("/jobs-do-not-exist/")
     consume_all()
     page = client.get("/search/", {"q": "cobol"}).text
     assert "1 result for" in page and "<mark>Cobol</mark> forever" in page
@@ -100,3 +99,21 @@ def test_search_activity_and_how_it_works_pages(client, consume_all):
                  "post.published", "notify_subscribers", "/admin/eventjobs/"):
         assert text in page
     assert client.get("/how-it-works/", {"fragment": "1"}).text.lstrip().startswith("<h2>")
+
+
+def test_the_admin_shows_the_blog_read_only(admin_client):
+    post = PostFactory(published=True)
+    for url in ("/admin/blog/post/", "/admin/blog/publishedcount/", "/admin/blog/searchentry/",
+                "/admin/blog/activityentry/", "/admin/blog/indexrebuild/"):
+        assert admin_client.get(url).status_code == 200, url
+    assert admin_client.get("/admin/blog/post/add/").status_code == 403
+    page = admin_client.get(f"/admin/blog/post/{post.pk}/change/").text
+    assert 'name="_save"' not in page  # viewing only: changes go through the blog
+
+
+def test_a_user_without_an_author_profile_can_browse_and_write(admin_client):
+    assert "Log out" in admin_client.get("/").text
+    response = admin_client.post("/posts/new/", {"title": "From the admin", "body": "Hi",
+                                                 "action": "publish"})
+    post = Post.objects.get()
+    assert response.url == f"/posts/{post.pk}/" and post.author.name == "admin"
