@@ -128,6 +128,8 @@ def serve(port: int, concurrency: int, env: dict[str, str]) -> int:
     try:
         if wait_for_web(port, tree):
             tree.write(banner(port))
+        elif not tree.stop_requested.is_set():
+            say(f"the web server does not answer on port {port} yet; see its output above")
         died = tree.wait()
         if died is not None:
             say(f"{died.name} exited with code {died.popen.returncode}; stopping the demo")

@@ -71,12 +71,15 @@ class ProcessTree:
             sys.stdout.flush()
 
     def start(self) -> None:
-        width = max(len(c.name) for c in self.children)
+        # Every child first, then the output threads: preexec_fn is only safe to run
+        # while this process has no other threads.
         for child in self.children:
             child.popen = subprocess.Popen(
                 child.args, cwd=self.cwd, env=self.env, stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+        width = max(len(c.name) for c in self.children)
+        for child in self.children:
             child.pump = threading.Thread(target=_pump, args=(child, width, self.write),
                                           daemon=True)
             child.pump.start()
