@@ -34,7 +34,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-SOON = 20.0  # seconds: "within a few seconds", with room for a busy machine
+SOON = 30.0  # seconds: "within a few seconds", with room for a busy shared cluster
 
 
 def ensure_chromium() -> Path:
