@@ -16,8 +16,14 @@ $(VENV)/.installed: pyproject.toml
 db:
 	@.ci/ensure-postgres
 
-demo: $(VENV)/.installed db
-	$(PY) manage.py demo
+# The demo blog: finds PostgreSQL at DATABASE_URL (or starts a private one in .demo/),
+# migrates, seeds, and runs the web server, a worker and the consumers until Ctrl+C.
+$(VENV)/.installed-demo: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev,demo]'
+	@touch $@
+
+demo: $(VENV)/.installed-demo
+	$(PY) -m demo_blog.run
 
 test: $(VENV)/.installed db
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,10 @@
-"""Settings for the eventjobs demo project; everything environment-specific comes from env vars."""
+"""Settings for the eventjobs demo blog; everything environment-specific comes from env vars.
+
+`demo_blog/run.py` (what `make demo` runs) sets DATABASE_URL; the defaults below suit a
+PostgreSQL on this machine.
+"""
+
+from __future__ import annotations
 
 from pathlib import Path
 
@@ -14,7 +20,7 @@ env = environ.Env(
 
 DEBUG = env("DEBUG")
 SECRET_KEY = env("SECRET_KEY")
-ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -23,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",  # full-text search for the search-index group
     "eventjobs",
     "demo_blog.blog",
 ]
@@ -60,6 +67,15 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+# The "notify subscribers" job sends through Django's email backend: the console here, so
+# the emails appear in the `runworker` output of `make demo`.
+MAILERS = {"default": {"BACKEND": env("DEMO_MAIL_BACKEND",
+                                      default="django.core.mail.backends.console.EmailBackend")}}
+DEFAULT_FROM_EMAIL = "blog@demo.invalid"
 
 TASKS = {
     "default": {
@@ -69,6 +85,13 @@ TASKS = {
     }
 }
 
+# A small blog: two partitions per consumer group are plenty.
+EVENTJOBS = {"PARTITIONS": 2}
+
+# The search-index rebuild job pauses this long after each post, so its progress can be
+# watched on its page (a real rebuild would not wait).
+DEMO_REBUILD_PAUSE_SECONDS = env.float("DEMO_REBUILD_PAUSE_SECONDS", default=0.4)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -76,5 +99,6 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "eventjobs": {"handlers": ["console"], "level": env("EVENTJOBS_LOG_LEVEL", default="INFO")},
+        "demo_blog": {"handlers": ["console"], "level": "INFO"},
     },
 }
