@@ -107,8 +107,9 @@ def test_the_rebuild_job_reports_progress_while_a_worker_runs_it(spawn, client):
     wait_until(lambda: IndexRebuild.objects.filter(pk=rebuild.pk,
                                                    finished_at__isnull=False).exists(),
                timeout=60, message="the rebuild to finish")
-    result = default_task_backend.get_result(rebuild.job_id)
-    assert result.status == "SUCCESSFUL"
+    # The task's last write is in; its outcome is recorded a moment later by the worker.
+    result = wait_until(lambda: (r := default_task_backend.get_result(rebuild.job_id)).status
+                        == "SUCCESSFUL" and r, timeout=10, message="the job recorded SUCCESSFUL")
     assert result.return_value == {"posts": 6, "reindexed": 6, "orphans_hidden": 0}
     page = client.get(response.url).text
     assert "Done: 6 of 6 posts re-indexed." in page and 'http-equiv="refresh"' not in page
