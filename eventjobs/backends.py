@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.backends.immediate import ImmediateBackend as DjangoImmediateBackend
@@ -27,8 +32,40 @@ class PostgresBackend(BaseTaskBackend):
 
     def __init__(self, alias, params):
         super().__init__(alias, params)
-        self.job_options = JobOptions.from_options(self.options)
-        self.database = params.get("DATABASE") or database_alias()
+        self.options_setting = f"TASKS[{alias!r}]['OPTIONS']"
+        # A bad setting is kept and raised on use, so `manage.py check` can report it
+        # (Django builds every backend to check it) instead of crashing.
+        self.options_error: ImproperlyConfigured | None = None
+        try:
+            self._job_options: JobOptions | None = JobOptions.from_options(
+                self.options, self.options_setting)
+        except ImproperlyConfigured as exc:
+            self.options_error, self._job_options = exc, None
+        self._database: str | None = params.get("DATABASE") or None
+        self._usable = False
+
+    @property
+    def job_options(self) -> JobOptions:
+        if self._job_options is None:
+            raise ImproperlyConfigured(str(self.options_error))
+        return self._job_options
+
+    @property
+    def database(self) -> str:
+        """The DATABASES alias of the job table (EVENTJOBS["DATABASE"] unless given)."""
+        return self._database or database_alias()
+
+    def ensure_usable(self) -> None:
+        """ImproperlyConfigured, saying what to fix, when jobs cannot be stored."""
+        if self._usable:
+            return
+        if not apps.is_installed("eventjobs"):
+            raise ImproperlyConfigured(
+                f"TASKS[{self.alias!r}] uses eventjobs.backends.PostgresBackend, but "
+                "'eventjobs' is not in INSTALLED_APPS: add it there and run "
+                "`manage.py migrate`")
+        self.job_options  # noqa: B018 - raises the settings error, if any
+        self._usable = True
 
     def validate_task(self, task) -> None:
         super().validate_task(task)
@@ -50,6 +87,7 @@ class PostgresBackend(BaseTaskBackend):
 
     def enqueue(self, task, args, kwargs) -> TaskResult:
         """Insert the job in the caller's transaction; it is claimable once that commits."""
+        self.ensure_usable()
         self.validate_task(task)
         # Validate before any SQL, so bad data never breaks the caller's transaction.
         args_json = dumps(list(args), "args")
@@ -104,6 +142,13 @@ class PostgresBackend(BaseTaskBackend):
         return build_result(task, row, self.alias)
 
     def check(self, **kwargs):
+        if not apps.is_installed("eventjobs"):
+            from django.core.checks import Error
+
+            return [Error(f"TASKS[{self.alias!r}] uses eventjobs.backends.PostgresBackend, but "
+                          "'eventjobs' is not in INSTALLED_APPS, so its tables do not exist",
+                          hint="Add 'eventjobs' to INSTALLED_APPS and run `manage.py migrate`.",
+                          id="eventjobs.E006")]
         from eventjobs.checks import check_backend
 
         return check_backend(self)
@@ -128,3 +173,62 @@ class ImmediateBackend(DjangoImmediateBackend):
         dumps(list(args), "args")
         dumps(dict(kwargs), "kwargs")
         return super().enqueue(task, args, kwargs)
+
+
+# -- @task(max_attempts=...) with a backend that is not eventjobs' ----------------------------
+TASK_OPTIONS = ("max_attempts", "retry_backoff", "timeout")
+
+
+class TaskClassGuard:
+    """Stands in for the task class of a backend that is not eventjobs': builds the same
+    Task, and turns Django's `TypeError: ... unexpected keyword argument 'max_attempts'`
+    into an error naming the setting to fix.
+
+    Django resolves `@task(...)` through the configured backend's `task_class` when the
+    module is imported, so this is the one place where the mistake can be named."""
+
+    def __init__(self, task_class: type, alias: str, backend_path: str):
+        self.task_class = task_class
+        self.alias = alias
+        self.backend_path = backend_path
+
+    def __call__(self, **kwargs: Any):
+        try:
+            return self.task_class(**kwargs)
+        except TypeError as exc:
+            used = [name for name in TASK_OPTIONS if name in kwargs and name in str(exc)]
+            if not used:
+                raise
+            raise ImproperlyConfigured(self.message(used[0])) from exc
+
+    def message(self, option: str) -> str:
+        unset = ("" if settings.is_overridden("TASKS")
+                 else " (TASKS is not set, so Django's default applies)")
+        return (f"@task({option}=...) is an eventjobs option, but TASKS[{self.alias!r}] uses "
+                f"{self.backend_path}{unset}. Set TASKS = {{{self.alias!r}: {{\"BACKEND\": "
+                "\"eventjobs.backends.PostgresBackend\"}}, or "
+                "eventjobs.backends.ImmediateBackend in test settings")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task_class, name)
+
+
+def install_task_class_guard() -> None:
+    """Give every task backend Django creates that is not eventjobs' a TaskClassGuard
+    (called once, when the eventjobs app is loaded: before any models or tasks import)."""
+    from django.tasks import task_backends
+
+    if getattr(task_backends, "eventjobs_guarded", False):
+        return
+    create = task_backends.create_connection
+
+    def create_connection(alias: str):
+        backend = create(alias)
+        task_class = backend.task_class
+        if isinstance(task_class, type) and not issubclass(task_class, EventjobsTask):
+            path = f"{type(backend).__module__}.{type(backend).__name__}"
+            backend.task_class = TaskClassGuard(task_class, alias, path)
+        return backend
+
+    task_backends.create_connection = create_connection
+    task_backends.eventjobs_guarded = True
