@@ -41,7 +41,8 @@ class PostgresBackend(BaseTaskBackend):
                 self.options, self.options_setting)
         except ImproperlyConfigured as exc:
             self.options_error, self._job_options = exc, None
-        self._database: str | None = params.get("DATABASE") or None
+        # The backend's own "DATABASE" (None: EVENTJOBS["DATABASE"]).
+        self.database_setting: str | None = params.get("DATABASE") or None
         self._usable = False
 
     @property
@@ -53,7 +54,7 @@ class PostgresBackend(BaseTaskBackend):
     @property
     def database(self) -> str:
         """The DATABASES alias of the job table (EVENTJOBS["DATABASE"] unless given)."""
-        return self._database or database_alias()
+        return self.database_setting or database_alias()
 
     def ensure_usable(self) -> None:
         """ImproperlyConfigured, saying what to fix, when jobs cannot be stored."""

@@ -50,8 +50,9 @@ def check_backend(backend) -> list:
         shared = eventjobs_settings().database
     except ImproperlyConfigured:
         shared = None  # reported by check_install
-    if backend._database and backend._database != shared:
-        messages += _database_errors(backend._database, f"TASKS[{backend.alias!r}]['DATABASE']")
+    own = backend.database_setting
+    if own and own != shared:  # the shared one is checked once, by check_install
+        messages += _database_errors(own, f"TASKS[{backend.alias!r}]['DATABASE']")
     if opts.heartbeat_seconds * 2 > opts.lease_seconds:
         messages.append(Warning(
             f"HEARTBEAT_SECONDS ({opts.heartbeat_seconds}) is more than half of LEASE_SECONDS "

@@ -136,7 +136,7 @@ class Command(EventjobsCommand):
             for name in stale:
                 eventstore.translate_group(conn, group=name, system_id=system_id,
                                            first_ids=anchors[name])
-                self.stdout.write(f"group {name}: cursors re-anchored at event id(s) "
-                                  f"{sorted(set(anchors[name]))}")
+                at = ", ".join(f"#{i}" for i in sorted(set(anchors[name])))
+                self.stdout.write(f"group {name}: cursors re-anchored at event(s) {at}")
         self.stdout.write(f"{rebased} event(s) copied from the old cluster moved below the "
                           "horizon; consume may run again")
