@@ -13,7 +13,7 @@ class EventjobsConfig(AppConfig):
 
     def __init__(self, app_name, app_module):
         super().__init__(app_name, app_module)
-        from eventjobs.backends import install_task_class_guard
+        from eventjobs.guards import install_task_class_guard
 
         # Before any app's models or tasks are imported: `@task(max_attempts=...)` with a
         # backend that is not eventjobs' then names the setting to fix.

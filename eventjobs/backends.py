@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.apps import apps
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
@@ -16,7 +13,6 @@ from django.tasks.signals import task_enqueued
 from eventjobs.conf import JobOptions, database_alias
 from eventjobs.db import session_cursor
 from eventjobs.jobs import store as jobstore
-from eventjobs.jobs.results import build_result, import_task
 from eventjobs.jobs.tasks import EventjobsTask, validate_task_options
 from eventjobs.payload import dumps
 
@@ -127,6 +123,9 @@ class PostgresBackend(BaseTaskBackend):
 
     def get_result(self, result_id) -> TaskResult:
         """Read a job's current state from the database, from any process."""
+        # Imported here: this module must import without the app registry (a project
+        # without "eventjobs" in INSTALLED_APPS gets E006, not a model import error).
+        from eventjobs.jobs.results import build_result, import_task
         from eventjobs.models import Job
 
         try:
@@ -174,62 +173,3 @@ class ImmediateBackend(DjangoImmediateBackend):
         dumps(list(args), "args")
         dumps(dict(kwargs), "kwargs")
         return super().enqueue(task, args, kwargs)
-
-
-# -- @task(max_attempts=...) with a backend that is not eventjobs' ----------------------------
-TASK_OPTIONS = ("max_attempts", "retry_backoff", "timeout")
-
-
-class TaskClassGuard:
-    """Stands in for the task class of a backend that is not eventjobs': builds the same
-    Task, and turns Django's `TypeError: ... unexpected keyword argument 'max_attempts'`
-    into an error naming the setting to fix.
-
-    Django resolves `@task(...)` through the configured backend's `task_class` when the
-    module is imported, so this is the one place where the mistake can be named."""
-
-    def __init__(self, task_class: type, alias: str, backend_path: str):
-        self.task_class = task_class
-        self.alias = alias
-        self.backend_path = backend_path
-
-    def __call__(self, **kwargs: Any):
-        try:
-            return self.task_class(**kwargs)
-        except TypeError as exc:
-            used = [name for name in TASK_OPTIONS if name in kwargs and name in str(exc)]
-            if not used:
-                raise
-            raise ImproperlyConfigured(self.message(used[0])) from exc
-
-    def message(self, option: str) -> str:
-        unset = ("" if settings.is_overridden("TASKS")
-                 else " (TASKS is not set, so Django's default applies)")
-        return (f"@task({option}=...) is an eventjobs option, but TASKS[{self.alias!r}] uses "
-                f"{self.backend_path}{unset}. Set TASKS = {{{self.alias!r}: {{\"BACKEND\": "
-                "\"eventjobs.backends.PostgresBackend\"}}, or "
-                "eventjobs.backends.ImmediateBackend in test settings")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.task_class, name)
-
-
-def install_task_class_guard() -> None:
-    """Give every task backend Django creates that is not eventjobs' a TaskClassGuard
-    (called once, when the eventjobs app is loaded: before any models or tasks import)."""
-    from django.tasks import task_backends
-
-    if getattr(task_backends, "eventjobs_guarded", False):
-        return
-    create = task_backends.create_connection
-
-    def create_connection(alias: str):
-        backend = create(alias)
-        task_class = backend.task_class
-        if isinstance(task_class, type) and not issubclass(task_class, EventjobsTask):
-            path = f"{type(backend).__module__}.{type(backend).__name__}"
-            backend.task_class = TaskClassGuard(task_class, alias, path)
-        return backend
-
-    task_backends.create_connection = create_connection
-    task_backends.eventjobs_guarded = True
