@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.apps import apps
+from django.core.exceptions import ImproperlyConfigured
 from django.tasks import TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.backends.immediate import ImmediateBackend as DjangoImmediateBackend
@@ -11,8 +13,6 @@ from django.tasks.signals import task_enqueued
 from eventjobs.conf import JobOptions, database_alias
 from eventjobs.db import session_cursor
 from eventjobs.jobs import store as jobstore
-from eventjobs.jobs.executor import import_task
-from eventjobs.jobs.results import build_result
 from eventjobs.jobs.tasks import EventjobsTask, validate_task_options
 from eventjobs.payload import dumps
 
@@ -28,8 +28,41 @@ class PostgresBackend(BaseTaskBackend):
 
     def __init__(self, alias, params):
         super().__init__(alias, params)
-        self.job_options = JobOptions.from_options(self.options)
-        self.database = params.get("DATABASE") or database_alias()
+        self.options_setting = f"TASKS[{alias!r}]['OPTIONS']"
+        # A bad setting is kept and raised on use, so `manage.py check` can report it
+        # (Django builds every backend to check it) instead of crashing.
+        self.options_error: ImproperlyConfigured | None = None
+        try:
+            self._job_options: JobOptions | None = JobOptions.from_options(
+                self.options, self.options_setting)
+        except ImproperlyConfigured as exc:
+            self.options_error, self._job_options = exc, None
+        # The backend's own "DATABASE" (None: EVENTJOBS["DATABASE"]).
+        self.database_setting: str | None = params.get("DATABASE") or None
+        self._usable = False
+
+    @property
+    def job_options(self) -> JobOptions:
+        if self._job_options is None:
+            raise ImproperlyConfigured(str(self.options_error))
+        return self._job_options
+
+    @property
+    def database(self) -> str:
+        """The DATABASES alias of the job table (EVENTJOBS["DATABASE"] unless given)."""
+        return self.database_setting or database_alias()
+
+    def ensure_usable(self) -> None:
+        """ImproperlyConfigured, saying what to fix, when jobs cannot be stored."""
+        if self._usable:
+            return
+        if not apps.is_installed("eventjobs"):
+            raise ImproperlyConfigured(
+                f"TASKS[{self.alias!r}] uses eventjobs.backends.PostgresBackend, but "
+                "'eventjobs' is not in INSTALLED_APPS: add it there and run "
+                "`manage.py migrate`")
+        self.job_options  # noqa: B018 - raises the settings error, if any
+        self._usable = True
 
     def validate_task(self, task) -> None:
         super().validate_task(task)
@@ -51,6 +84,7 @@ class PostgresBackend(BaseTaskBackend):
 
     def enqueue(self, task, args, kwargs) -> TaskResult:
         """Insert the job in the caller's transaction; it is claimable once that commits."""
+        self.ensure_usable()
         self.validate_task(task)
         # Validate before any SQL, so bad data never breaks the caller's transaction.
         args_json = dumps(list(args), "args")
@@ -89,6 +123,10 @@ class PostgresBackend(BaseTaskBackend):
 
     def get_result(self, result_id) -> TaskResult:
         """Read a job's current state from the database, from any process."""
+        # Imported here: this module must import without the app registry (a project
+        # without "eventjobs" in INSTALLED_APPS gets E006, not a model import error).
+        from eventjobs.jobs.executor import import_task
+        from eventjobs.jobs.results import build_result
         from eventjobs.models import Job
 
         try:
@@ -105,6 +143,13 @@ class PostgresBackend(BaseTaskBackend):
         return build_result(task, row, self.alias)
 
     def check(self, **kwargs):
+        if not apps.is_installed("eventjobs"):
+            from django.core.checks import Error
+
+            return [Error(f"TASKS[{self.alias!r}] uses eventjobs.backends.PostgresBackend, but "
+                          "'eventjobs' is not in INSTALLED_APPS, so its tables do not exist",
+                          hint="Add 'eventjobs' to INSTALLED_APPS and run `manage.py migrate`.",
+                          id="eventjobs.E006")]
         from eventjobs.checks import check_backend
 
         return check_backend(self)

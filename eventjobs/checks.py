@@ -5,53 +5,84 @@ from __future__ import annotations
 from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 
-from eventjobs.conf import database_alias
+from eventjobs.conf import EVENTJOBS_SETTINGS, JOB_SETTINGS, eventjobs_settings, unknown_keys
 from eventjobs.db import django_connection
+
+NOT_POSTGRESQL_HINT = "Point DATABASES (or EVENTJOBS['DATABASE']) at PostgreSQL."
+
+
+def _database_errors(alias: str, what: str) -> list:
+    """E002/E001 for the database `what` names, or [] when it is PostgreSQL."""
+    if alias not in connections:
+        return [Error(f"{what} is {alias!r}, which is not in DATABASES",
+                      hint="Name an alias of DATABASES.", id="eventjobs.E002")]
+    vendor = connections[alias].vendor
+    if vendor != "postgresql":
+        return [Error(f"eventjobs needs PostgreSQL; database {alias!r} is {vendor}",
+                      hint=NOT_POSTGRESQL_HINT, id="eventjobs.E001")]
+    return []
+
+
+def _typos(table, values, where: str) -> list:
+    """W007 for every key of `values` that `table` does not know, naming the closest."""
+    if not isinstance(values, dict):
+        return []  # reported as E005 by the reader
+    messages = []
+    for key, closest in unknown_keys(table, values):
+        guess = f"; did you mean {closest!r}?" if closest else ""
+        messages.append(Warning(
+            f"{where} has an unknown key {key!r}{guess} (it is ignored)",
+            hint=f"Known keys: {', '.join(s.key for s in table)}.", id="eventjobs.W007"))
+    return messages
 
 
 def check_backend(backend) -> list:
     """Checks for one PostgresBackend (called through Django's task backend checks)."""
-    messages = []
+    where = backend.options_setting
+    messages = _typos(JOB_SETTINGS, backend.options, where)
+    if backend.options_error is not None:
+        return [*messages, Error(str(backend.options_error), id="eventjobs.E005")]
     opts = backend.job_options
-    if backend.database not in connections:
-        return [Error(f"eventjobs backend {backend.alias!r} uses database {backend.database!r}, "
-                      "which is not in DATABASES", id="eventjobs.E002")]
-    if connections[backend.database].vendor != "postgresql":
-        messages.append(Error(
-            f"eventjobs needs PostgreSQL; database {backend.database!r} is "
-            f"{connections[backend.database].vendor}",
-            hint="Point DATABASES (or EVENTJOBS['DATABASE']) at PostgreSQL.", id="eventjobs.E001"))
-    if opts.lease_seconds <= 0 or opts.poll_seconds <= 0:
-        messages.append(Error("LEASE_SECONDS and POLL_SECONDS must be positive",
-                              id="eventjobs.E003"))
-    elif opts.heartbeat_seconds * 2 > opts.lease_seconds:
+    try:
+        shared = eventjobs_settings().database
+    except ImproperlyConfigured:
+        shared = None  # reported by check_install
+    own = backend.database_setting
+    if own and own != shared:  # the shared one is checked once, by check_install
+        messages += _database_errors(own, f"TASKS[{backend.alias!r}]['DATABASE']")
+    if opts.heartbeat_seconds * 2 > opts.lease_seconds:
         messages.append(Warning(
             f"HEARTBEAT_SECONDS ({opts.heartbeat_seconds}) is more than half of LEASE_SECONDS "
             f"({opts.lease_seconds}): one slow heartbeat would let a healthy job be rescued",
             hint="Leave HEARTBEAT_SECONDS unset (LEASE/3) or lower it.", id="eventjobs.W001"))
-    if opts.max_attempts < 1:
-        messages.append(Error("MAX_ATTEMPTS must be at least 1 (it counts the first run)",
-                              id="eventjobs.E004"))
     if not opts.listen:
         messages.append(Warning(
-            "LISTEN is off: workers find new jobs only by polling every POLL_SECONDS",
-            hint="Turn it off only behind a transaction-mode pooler.", id="eventjobs.W002"))
+            f"{where}['LISTEN'] is off: workers find new jobs only by polling every "
+            "POLL_SECONDS", hint="Turn it off only behind a transaction-mode pooler.",
+            id="eventjobs.W002"))
     return messages
 
 
 @register()
 def check_install(app_configs=None, **kwargs) -> list:
-    """App-wide checks: the database is PostgreSQL, and `runworker` is ours."""
-    messages = []
-    alias = database_alias()
-    if alias not in connections:
-        messages.append(Error(f"EVENTJOBS['DATABASE'] is {alias!r}, which is not in DATABASES",
-                              id="eventjobs.E002"))
-    elif connections[alias].vendor != "postgresql":
-        messages.append(Error(f"eventjobs needs PostgreSQL; database {alias!r} is "
-                              f"{connections[alias].vendor}", id="eventjobs.E001"))
+    """App-wide checks: EVENTJOBS is valid, the database is PostgreSQL, `runworker` is ours."""
+    if not apps.is_installed("eventjobs"):
+        return []  # registered by importing this module; the backend reports E006
+    values = getattr(settings, "EVENTJOBS", None)
+    messages = _typos(EVENTJOBS_SETTINGS, values, "EVENTJOBS")
+    try:
+        opts = eventjobs_settings()
+    except ImproperlyConfigured as exc:
+        return [*messages, Error(str(exc), id="eventjobs.E005")]
+    messages += _database_errors(opts.database, "EVENTJOBS['DATABASE']")
+    if not opts.listen:
+        messages.append(Warning(
+            "EVENTJOBS['LISTEN'] is off: consume processes find new events only by polling "
+            "every CONSUMER_POLL_SECONDS", hint="Turn it off only behind a transaction-mode "
+            "pooler.", id="eventjobs.W002"))
     labels = [config.label for config in apps.get_app_configs()]
     if "channels" in labels and labels.index("channels") < labels.index("eventjobs"):
         messages.append(Warning(
@@ -76,7 +107,10 @@ HELD_BACK_WARNING_SECONDS = 300
 @register(Tags.database)
 def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
     """The event half's database: idle-in-transaction timeout set, horizon not stuck."""
-    alias = database_alias()
+    try:
+        alias = eventjobs_settings().database
+    except ImproperlyConfigured:
+        return []  # reported by check_install
     if not databases or alias not in databases or alias not in connections:
         return []
     if connections[alias].vendor != "postgresql":
@@ -100,8 +134,10 @@ def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
         messages.append(Warning(
             "idle_in_transaction_session_timeout is 0 (off): one forgotten open transaction "
             "anywhere in the cluster holds back every event consumer until it ends",
-            hint="ALTER DATABASE <db> SET idle_in_transaction_session_timeout = '60s' (or on "
-                 "the role); see docs/operations.md.", id="eventjobs.W005"))
+            hint="Set it for the database eventjobs uses (or for its role): ALTER DATABASE "
+                 f"{connections[alias].settings_dict.get('NAME') or '<name>'} SET "
+                 "idle_in_transaction_session_timeout = '60s'; sessions opened afterwards end "
+                 "a transaction left idle that long.", id="eventjobs.W005"))
     for name, xid, since in stuck:
         messages.append(Warning(
             f"consumer group {name!r}: committed events have waited since {since.isoformat()} "

@@ -21,6 +21,17 @@ class TaskNotFound(Exception):
     """The job's task path no longer imports (e.g. a rolling deploy removed it)."""
 
 
+class JobNotFound(LookupError):
+    """No job has one of the ids given (`ids` lists them); nothing was changed."""
+
+    def __init__(self, ids: list[int]):
+        self.ids = list(ids)
+        if len(self.ids) == 1:
+            super().__init__(f"no job with id {self.ids[0]}")
+        else:
+            super().__init__(f"no jobs with ids {', '.join(map(str, self.ids))}")
+
+
 class GroupNotFound(LookupError):
     """No consumer group of that name exists in the database (it is created when `consume`
     first runs it)."""

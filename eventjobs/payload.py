@@ -24,6 +24,11 @@ _HINTS = {
 }
 
 
+def _loaded_in(where: str) -> str:
+    """Where the receiver should load objects: event data goes to a consumer's handler."""
+    return "handler" if where.startswith("publish") else "task"
+
+
 def validate_json(value: Any, where: str) -> None:
     """Raise InvalidPayload unless `value` round-trips through jsonb unchanged."""
     stack: list[tuple[Any, str, int]] = [(value, where, 0)]
@@ -56,7 +61,7 @@ def validate_json(value: Any, where: str) -> None:
             continue
         hint = _HINTS.get(type(item)) or (
             f"{type(item).__name__} is not JSON; pass plain data (ids, strings, numbers, "
-            "lists, dicts) and load objects inside the task"
+            f"lists, dicts) and load objects inside the {_loaded_in(where)}"
         )
         raise InvalidPayload(f"{path}: {hint}")
 

@@ -8,8 +8,8 @@ import factory
 from django.db.models.functions import Now
 from factory.django import DjangoModelFactory
 
+from eventjobs.jobs.statuses import JobStatus
 from eventjobs.models import ConsumerGroup, Cursor, DeadLetter, DeadLetterStatus, Event, Job
-from eventjobs.models.jobs import JobStatus
 
 
 class JobFactory(DjangoModelFactory):

@@ -45,13 +45,19 @@ def reprocess_dead_letters(ids: Iterable[int] | None = None, *, group: str | Non
 
     Each runs in its own transaction with the handlers' writes; success resolves the
     dead letter in that transaction, failure records the error and leaves it open.
-    Returns {"resolved": [...ids], "failed": [...ids]}."""
+    Returns {"resolved": [...ids], "failed": [...ids], "not_found": [...ids no dead
+    letter has]}; ids of dead letters already resolved or discarded are in none."""
     from eventjobs.models import DeadLetter, DeadLetterStatus
 
     if ids is None and group is None:
         raise ValueError("pass dead letter ids, or group= to reprocess all of a group's")
     alias = database_alias()
-    result: dict[str, list[int]] = {"resolved": [], "failed": []}
+    if ids is not None:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+    found = set(DeadLetter.objects.using(alias).filter(id__in=ids)
+                .values_list("id", flat=True)) if ids else set()
+    result: dict[str, list[int]] = {"resolved": [], "failed": [],
+                                    "not_found": [i for i in ids or () if i not in found]}
     for dead_id in list(_open(ids, group).order_by("event_txid", "event_id")
                         .values_list("id", flat=True)):
         with transaction.atomic(using=alias):

@@ -1,6 +1,7 @@
 """Consumer-group state for `eventjobs_status --json` (its "groups" part).
 
-Per group: position (the slowest partition's: everything before it is handled), lag
+Per group: position (the slowest partition's: everything before it is handled; None and
+"started": false for a group that never ran, whose lag is then what it will handle), lag
 (events the group will still handle, matching its types, exact up to LAG_CAP and then
 reported as LAG_CAP with "lag_capped": true), open dead letters, paused, and
 `held_back_by`: the oldest open transaction when it keeps committed events from the
@@ -50,6 +51,24 @@ def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
                     "\"since\" is when eventjobs first saw the horizon stuck"}
 
 
+def _pending_for_new_group(alias: str, group, cap: int) -> int:
+    """What a group that never ran will handle when it starts (up to `cap`): the events
+    matching its types from the beginning, or none for one that starts at the end."""
+    from django.db.models import Q
+
+    from eventjobs.models import Event
+
+    if group is None or group.start == "latest":
+        return 0
+    matches = Q()
+    if group.types is not None:
+        matches = Q(pk__in=[])
+        for pattern in group.types:
+            matches |= (Q(type__startswith=pattern[:-1]) if pattern.endswith("*")
+                        else Q(type=pattern))
+    return Event.objects.using(alias).filter(matches)[:cap].count()
+
+
 def groups_status(names: Iterable[str] | None = None) -> dict:
     """{group: {position, lag, dead_letters, paused, held_back_by, ...}} for every group
     that has cursors or is registered in this process (only `names`, when given: the
@@ -80,7 +99,7 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
             lag = eventstore.group_lag(conn, group=name, after=low, n=n, types=types,
                                        cap=opts.lag_cap)
         else:
-            lag = 0
+            lag = _pending_for_new_group(alias, registered.get(name), opts.lag_cap)
         held = None
         if cursors:
             if holder is None:
@@ -89,6 +108,7 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
                                 cache=holder)
         result[name] = {
             "position": show_position(low) if cursors else None,
+            "started": bool(cursors),
             "lag": lag,
             "lag_capped": lag >= opts.lag_cap,
             "dead_letters": dead.get(name, 0),

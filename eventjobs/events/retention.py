@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,7 +22,8 @@ class PruneResult:
     kept: int  # old events kept because of it
 
 
-def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int = 5000) -> PruneResult:
+def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int = 5000,
+          progress: Callable[[int], None] | None = None) -> PruneResult:
     """Delete events older than `older_than`, in batches of their own transactions, never
     past the slowest group's position unless `force`. Every group with cursors holds
     retention back, paused ones too; `consumer_group forget` a retired group.
@@ -33,6 +35,8 @@ def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int =
         # holds retention back from the next batch on.
         n = eventstore.prune_batch(conn, cutoff=cutoff, force=force, limit=batch_size)
         deleted += n
+        if progress is not None and n:
+            progress(deleted)
         if n < batch_size:
             break
     slowest = eventstore.slowest_cursor(conn)

@@ -10,6 +10,7 @@ from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.signals import task_enqueued
 
 from eventjobs.db import session_cursor
+from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.payload import dumps
 
@@ -22,7 +23,18 @@ def _backend(task: Task | None = None, alias: str = "default"):
     backend = task.get_backend() if task is not None else task_backends[alias]
     if not isinstance(backend, PostgresBackend):
         raise TypeError(f"backend {backend.alias!r} is not eventjobs.backends.PostgresBackend")
+    backend.ensure_usable()
     return backend
+
+
+def _require_existing(database: str, ids: list[int]) -> None:
+    """JobNotFound naming the ids no job has, before anything is changed."""
+    from eventjobs.models import Job
+
+    found = set(Job.objects.using(database).filter(pk__in=ids).values_list("pk", flat=True))
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        raise JobNotFound(missing)
 
 
 def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]]]
@@ -62,12 +74,14 @@ def retry_job(*result_ids: str | int, extra_attempts: int = 1, backend: str = "d
               ) -> list[str]:
     """Put FAILED jobs back to READY with `extra_attempts` more attempts; returns retried ids.
 
-    Jobs that are not FAILED (including one another caller just retried) are skipped.
+    Jobs that are not FAILED (including one another caller just retried) are skipped;
+    ids that no job has raise JobNotFound, and then nothing is retried.
     """
     if extra_attempts < 1:
         raise ValueError("extra_attempts must be at least 1")
     tasks_backend = _backend(alias=backend)
     ids = [int(i) for i in result_ids]
+    _require_existing(tasks_backend.database, ids)
     with connections[tasks_backend.database].cursor() as cursor:
         retried = jobstore.retry_failed(cursor, ids, extra_attempts,
                                         tasks_backend.job_options.listen)
@@ -76,9 +90,13 @@ def retry_job(*result_ids: str | int, extra_attempts: int = 1, backend: str = "d
 
 def cancel_job(*result_ids: str | int, reason: str = "cancelled by hand",
                backend: str = "default") -> list[str]:
-    """Cancel jobs that have not started (FAILED with JobCancelled); returns cancelled ids."""
+    """Cancel jobs that have not started (FAILED with JobCancelled); returns cancelled ids.
+
+    Jobs already running or finished are skipped; ids that no job has raise JobNotFound,
+    and then nothing is cancelled."""
     tasks_backend = _backend(alias=backend)
     ids = [int(i) for i in result_ids]
+    _require_existing(tasks_backend.database, ids)
     with connections[tasks_backend.database].cursor() as cursor:
         cancelled = jobstore.cancel_waiting(cursor, ids, reason)
     return [str(i) for i in cancelled]

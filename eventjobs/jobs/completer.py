@@ -28,7 +28,7 @@ import psycopg
 from eventjobs.backoff import backoff_delay
 from eventjobs.exceptions import describe
 from eventjobs.jobs import store as jobstore
-from eventjobs.models.jobs import JobStatus
+from eventjobs.jobs.statuses import JobStatus
 
 logger = logging.getLogger("eventjobs.worker")
 

@@ -12,7 +12,7 @@ import psycopg
 from eventjobs.exceptions import WorkerLost
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.completer import Attempt, Completer
-from eventjobs.models.jobs import JobStatus
+from eventjobs.jobs.statuses import JobStatus
 
 logger = logging.getLogger("eventjobs.maintenance")
 

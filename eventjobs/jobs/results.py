@@ -7,7 +7,7 @@ from typing import Any
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.base import TaskError
 
-from eventjobs.models.jobs import JobStatus
+from eventjobs.jobs.statuses import JobStatus
 
 
 def display_status(status: str) -> TaskResultStatus:

@@ -16,7 +16,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
-from eventjobs.models.jobs import JobStatus
+from eventjobs.jobs.statuses import JobStatus
 from eventjobs.sql import query
 
 

@@ -31,7 +31,7 @@ from eventjobs.jobs.children import ChildLink, Children
 from eventjobs.jobs.collector import Collector
 from eventjobs.jobs.heartbeat import Heartbeat
 from eventjobs.jobs.slot import JobSlot
-from eventjobs.models.jobs import JobStatus
+from eventjobs.jobs.statuses import JobStatus
 from eventjobs.shutdown import TwoStepShutdown
 
 logger = logging.getLogger("eventjobs.worker")

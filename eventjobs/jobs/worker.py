@@ -35,7 +35,7 @@ from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_fini
 from eventjobs.jobs.reporting import Notices, Reporter
 from eventjobs.jobs.results import build_result
 from eventjobs.jobs.slot import JobSlot
-from eventjobs.models.jobs import JobStatus
+from eventjobs.jobs.statuses import JobStatus
 
 logger = logging.getLogger("eventjobs.worker")
 
@@ -327,7 +327,10 @@ class ChildWorker:
 
     def _database(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         """Run `operation(conn, ...)`; on a connection failure reconnect with backoff (one
-        log line per outage) and return None, so the loop carries on. Never exits."""
+        log line per outage) and return None, so the loop carries on. Never exits. On a
+        connection it was given (the test helpers': the caller's own), errors propagate."""
+        if not self.owns_conn:
+            return operation(self.conn, *args, **kwargs)
         try:
             if self.conn is None or self.conn.closed:
                 self._connect()

@@ -5,19 +5,11 @@ from __future__ import annotations
 from django.db import models
 from django.db.models.functions import Now
 
+from eventjobs.jobs.statuses import JobStatus
 
-class JobStatus(models.TextChoices):
-    """Django's four task statuses, plus SCHEDULED: a READY job that is not due yet.
+__all__ = ["Job", "JobStatus", "Worker"]
 
-    SCHEDULED keeps future-dated jobs out of the claim index (200k of them slowed each
-    claim 150x when they shared it). It is shown to users as READY.
-    """
 
-    SCHEDULED = "SCHEDULED", "Scheduled"
-    READY = "READY", "Ready"
-    RUNNING = "RUNNING", "Running"
-    SUCCESSFUL = "SUCCESSFUL", "Successful"
-    FAILED = "FAILED", "Failed"
 
 
 class Job(models.Model):

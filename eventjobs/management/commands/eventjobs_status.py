@@ -4,34 +4,47 @@ from __future__ import annotations
 
 import json
 
-from django.core.management.base import BaseCommand
-
+from eventjobs.management.base import EventjobsCommand
 from eventjobs.status import collect
 
 
-class Command(BaseCommand):
+class Command(EventjobsCommand):
     help = ("Show jobs per queue and status, live worker processes and consumer groups "
             "(position, lag, dead letters). --json prints the stable machine-readable shape.")
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true",
-                            help="Print JSON (shape version 1, see docs/operations.md).")
+                            help="Print JSON (shape version 1; every key is described in "
+                                 "the operations guide).")
 
-    def handle(self, *args, **options):
+    def run(self, *args, **options):
         state = collect()
         if options["json"]:
             self.stdout.write(json.dumps(state, indent=2))
             return
         self.stdout.write("Jobs")
+        if not state["jobs"]:
+            self.stdout.write("  (none)")
         for queue, counts in state["jobs"].items():
             self.stdout.write(f"  {queue:<20} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
         self.stdout.write(f"Workers ({len(state['workers'])})")
         for w in state["workers"]:
-            self.stdout.write(f"  {w['id']}  queues {','.join(w['queues'])}  running {w['running']}"
-                              f"  last seen {w['last_seen']}")
+            self.stdout.write(f"  {w['id']}  queues {', '.join(w['queues'])}  running "
+                              f"{w['running']}  last seen {w['last_seen']}")
         if state["groups"]:
             self.stdout.write("Consumer groups")
-            for name, g in state["groups"].items():
-                held = f"  held back by {g['held_back_by']}" if g.get("held_back_by") else ""
-                self.stdout.write(f"  {name:<20} lag {g['lag']}  dead letters {g['dead_letters']}"
-                                  f"{'  PAUSED' if g['paused'] else ''}{held}")
+            for name, group in state["groups"].items():
+                self.stdout.write(f"  {name:<20} {_group_line(group)}")
+
+
+def _group_line(group: dict) -> str:
+    lag = f"lag {group['lag']}{'+' if group.get('lag_capped') else ''}"
+    parts = [lag if group.get("started", True) else f"not started, {lag} (pending)",
+             f"dead letters {group['dead_letters']}"]
+    if group["paused"]:
+        parts.append("PAUSED")
+    held = group.get("held_back_by")
+    if held:
+        who = f"pid {held['pid']}" if held.get("pid") else f"transaction {held.get('xid')}"
+        parts.append(f"held back by {who} since {held.get('since')}")
+    return "  ".join(parts)

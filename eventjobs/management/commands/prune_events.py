@@ -2,41 +2,46 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandError
 
-from eventjobs.conf import database_alias
 from eventjobs.db import connect, connection_params
-from eventjobs.durations import duration_argument
-from eventjobs.events.partitions import show_position
+from eventjobs.durations import duration_argument, in_words
+from eventjobs.events.partitions import position_in_words
 from eventjobs.events.retention import prune
+from eventjobs.management.base import EventjobsCommand, Progress
 
 
-class Command(BaseCommand):
+class Command(EventjobsCommand):
     help = (
         "Delete events older than --older-than, in batches (each its own short "
-        "transaction). Never deletes events the slowest consumer group has not handled "
-        "yet, and names that group, unless --force. Dead letters keep their own copy. "
-        "Event ids keep increasing after a purge."
+        "transaction), showing progress. Never deletes events the slowest consumer group "
+        "has not handled yet, and names that group, unless --force. Dead letters keep "
+        "their own copy. Event ids keep increasing after a purge."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--older-than", required=True, metavar="AGE", type=duration_argument,
-                            help="Age like 30d, 12h, 90m.")
+                            help="Delete events created longer ago than this: 30d, 12h, 90m.")
         parser.add_argument("--force", action="store_true",
-                            help="Also delete events a group has not handled yet.")
-        parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
+                            help="Also delete old events a consumer group has not handled yet.")
+        parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
+                            help="Events per DELETE statement (default %(default)s).")
 
-    def handle(self, *args, **options):
+    def run(self, *args, **options):
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
         age = options["older_than"]
-        conn = connect(connection_params(database_alias()), "eventjobs prune_events")
+        progress = Progress(self.stdout.write, "deleted", "event(s)")
+        conn = connect(connection_params(self.database(options)), "eventjobs prune_events")
         try:
             result = prune(conn, older_than=age, force=options["force"],
-                           batch_size=options["batch_size"])
+                           batch_size=options["batch_size"], progress=progress.reached)
         finally:
             conn.close()
-        self.stdout.write(f"deleted {result.deleted} event(s)")
+        self.stdout.write(f"prune_events: deleted {result.deleted} event(s) created more than "
+                          f"{in_words(age)} ago ({progress.timing()})")
         if result.kept:
             self.stdout.write(f"kept {result.kept} older event(s): group "
                               f"{result.blocking_group} is at "
-                              f"{show_position(result.blocking_position)} and has not handled "
-                              "them yet (--force deletes them)")
+                              f"{position_in_words(result.blocking_position)} and has not "
+                              "handled them yet (--force deletes them)")

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import CommandError
 
-from eventjobs.durations import duration_argument
+from eventjobs.durations import duration_argument, in_words
 from eventjobs.jobs.maintenance import prune_jobs
+from eventjobs.management.base import EventjobsCommand, Progress
 
 
-class Command(BaseCommand):
+class Command(EventjobsCommand):
     help = (
-        "Delete SUCCESSFUL jobs whose finished_at is older than --older-than. FAILED jobs "
+        "Delete SUCCESSFUL jobs that finished longer ago than --older-than. FAILED jobs "
         "are the jobs' dead-letter queue and are deleted only with --failed-older-than. "
-        "READY, RUNNING and retrying jobs are never deleted. Works in batches."
+        "READY, RUNNING and retrying jobs are never deleted. Works in batches, each its "
+        "own short transaction, and shows its progress."
     )
 
     def add_arguments(self, parser):
@@ -20,17 +22,18 @@ class Command(BaseCommand):
                             help="Age of SUCCESSFUL jobs to delete, e.g. 7d, 12h.")
         parser.add_argument("--failed-older-than", type=duration_argument, metavar="AGE",
                             help="Also delete FAILED jobs finished longer ago than this, e.g. 30d.")
-        parser.add_argument("--batch-size", type=int, default=5000,
+        parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
                             help="Rows per DELETE statement (default %(default)s).")
 
-    def handle(self, *args, **options):
+    def run(self, *args, **options):
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
         plan = [("SUCCESSFUL", options["older_than"])]
         if options["failed_older_than"] is not None:
             plan.append(("FAILED", options["failed_older_than"]))
         for status, age in plan:
-            def progress(total, status=status):
-                self.stdout.write(f"  {status}: {total} deleted so far")
-
-            total = prune_jobs(status, age.total_seconds(), options["batch_size"], progress)
-            self.stdout.write(f"prune_jobs: deleted {total} {status} job(s) finished before "
-                              f"now - {age}")
+            progress = Progress(self.stdout.write, "deleted", f"{status} job(s)")
+            total = prune_jobs(status, age.total_seconds(), options["batch_size"],
+                               progress.reached)
+            self.stdout.write(f"prune_jobs: deleted {total} {status} job(s) finished more "
+                              f"than {in_words(age)} ago ({progress.timing()})")

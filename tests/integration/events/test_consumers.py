@@ -49,7 +49,8 @@ def test_dead_letters_are_exactly_the_failing_events_then_reprocessed(runner, mo
     monkeypatch.setattr(consumers, "FIXED", True)
     ids = list(open_letters.values_list("id", flat=True))
     assert len(eventjobs.reprocess_dead_letters(ids)["resolved"]) == len(failing)
-    assert eventjobs.reprocess_dead_letters(ids) == {"resolved": [], "failed": []}  # idempotent
+    assert eventjobs.reprocess_dead_letters(ids) == {"resolved": [], "failed": [],
+                                                  "not_found": []}  # idempotent
     counts = handled("flaky")
     assert set(counts) == {e.id for e in events} and set(counts.values()) == {1}
     assert not DeadLetter.objects.filter(status="OPEN").exists()
