@@ -88,6 +88,7 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
     if names is not None:
         wanted &= set(names)
     holder = None
+    pending_cache: dict = {}
     result = {}
     for name in sorted(wanted):
         group = stored.get(name)
@@ -99,7 +100,12 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
             lag = eventstore.group_lag(conn, group=name, after=low, n=n, types=types,
                                        cap=opts.lag_cap)
         else:
-            lag = _pending_for_new_group(alias, registered.get(name), opts.lag_cap)
+            # Groups that never ran and read the same types wait for the same events.
+            in_code = registered.get(name)
+            key = (in_code.start, in_code.types) if in_code is not None else None
+            if key not in pending_cache:
+                pending_cache[key] = _pending_for_new_group(alias, in_code, opts.lag_cap)
+            lag = pending_cache[key]
         held = None
         if cursors:
             if holder is None:
