@@ -51,22 +51,13 @@ def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
                     "\"since\" is when eventjobs first saw the horizon stuck"}
 
 
-def _pending_for_new_group(alias: str, group, cap: int) -> int:
-    """What a group that never ran will handle when it starts (up to `cap`): the events
-    matching its types from the beginning, or none for one that starts at the end."""
-    from django.db.models import Q
-
-    from eventjobs.models import Event
-
+def _pending_for_new_group(conn, group, cap: int) -> tuple[int, bool]:
+    """What a group that never ran will handle when it starts: (count, capped). It reads at
+    most `cap` events from the start of the log (no index serves a type filter, and a full
+    count of a big log is not worth a status call): `capped` means "at least"."""
     if group is None or group.start == "latest":
-        return 0
-    matches = Q()
-    if group.types is not None:
-        matches = Q(pk__in=[])
-        for pattern in group.types:
-            matches |= (Q(type__startswith=pattern[:-1]) if pattern.endswith("*")
-                        else Q(type=pattern))
-    return Event.objects.using(alias).filter(matches)[:cap].count()
+        return 0, False
+    return eventstore.pending_for_new_group(conn, types=group.types, cap=cap)
 
 
 def groups_status(names: Iterable[str] | None = None) -> dict:
@@ -96,6 +87,7 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
         cursors = eventstore.cursors_of_group(conn, name) if group else []
         low = min(((c["txid"], c["event_id"]) for c in cursors), default=START)
         n = group.partitions if group else opts.partitions
+        capped = False
         if cursors:
             lag = eventstore.group_lag(conn, group=name, after=low, n=n, types=types,
                                        cap=opts.lag_cap)
@@ -104,8 +96,8 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
             in_code = registered.get(name)
             key = (in_code.start, in_code.types) if in_code is not None else None
             if key not in pending_cache:
-                pending_cache[key] = _pending_for_new_group(alias, in_code, opts.lag_cap)
-            lag = pending_cache[key]
+                pending_cache[key] = _pending_for_new_group(conn, in_code, opts.lag_cap)
+            lag, capped = pending_cache[key]
         held = None
         if cursors:
             if holder is None:
@@ -116,7 +108,7 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
             "position": show_position(low) if cursors else None,
             "started": bool(cursors),
             "lag": lag,
-            "lag_capped": lag >= opts.lag_cap,
+            "lag_capped": capped or lag >= opts.lag_cap,
             "dead_letters": dead.get(name, 0),
             "paused": any(c["paused"] for c in cursors),
             "held_back_by": held,

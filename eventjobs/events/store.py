@@ -242,6 +242,15 @@ def group_lag(conn, *, group: str, after: Position, n: int, types: Sequence[str]
         "all_types": types is None, "types": exact, "prefixes": prefixes, "cap": cap})[0]
 
 
+def pending_for_new_group(conn, *, types: Sequence[str] | None, cap: int) -> tuple[int, bool]:
+    """(events a group that never ran will handle among the log's first `cap`, capped)."""
+    exact = [t for t in types or () if not t.endswith("*")]
+    prefixes = [_like_prefix(t[:-1]) for t in types or () if t.endswith("*")]
+    matching, read = _one(conn, "pending_for_new_group", {
+        "all_types": types is None, "types": exact, "prefixes": prefixes, "cap": cap})
+    return matching, read >= cap
+
+
 def _like_prefix(prefix: str) -> str:
     return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 

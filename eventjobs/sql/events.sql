@@ -254,6 +254,14 @@ SELECT count(*) FROM (
     LIMIT %(cap)s
 ) AS pending;
 
+-- name: pending_for_new_group
+-- For a group that never ran: how many of the first `cap` events of the log it will
+-- handle, and how many were read (= cap: there may be more). Bounded work on any log.
+SELECT count(*) FILTER (WHERE %(all_types)s OR e.type = ANY(%(types)s)
+                               OR e.type LIKE ANY(%(prefixes)s)),
+       count(*)
+FROM (SELECT type FROM eventjobs_event ORDER BY txid, id LIMIT %(cap)s) AS e;
+
 -- name: waiting_above_horizon
 -- Committed events past `position` that readers cannot take yet (held back by xmin).
 SELECT EXISTS (
