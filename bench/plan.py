@@ -18,6 +18,10 @@ FULL = {
     "n_udrain": N_JOBS,
     "n_drain": N_JOBS,
     "n_lat": 200,
+    # PgQueuer's --batch-size: the best of tools/pgq_batch_sweep.py on this machine
+    "pgq_batch": 100,
+    # Procrastinate's --concurrency: its best in peers-baseline.md
+    "procrastinate_concurrency": 10,
     "lat_gap_ms": 20.0,
     "lat_idle": 0.5,
     "stop_grace": 2.0,

@@ -59,11 +59,15 @@ def _drain(cfg, procs, n, what):
     spawn = time.time()
     ps = [common.start(_worker(f"w{i}"), env=_env(n), log=log) for i in range(procs)]
     try:
-        got = r.blpop("bench:celery:last", timeout=cfg["timeout"])
-        if got is None:
-            common.check_alive(ps, what, log)
-            raise RuntimeError(f"{what}: not done after {cfg['timeout']}s, "
-                               f"{r.get('bench:celery:done')} of {n}")
+        deadline = time.monotonic() + cfg["timeout"]
+        got = None
+        while got is None:  # short blocking waits: redis-py times out long reads
+            got = r.blpop("bench:celery:last", timeout=1)
+            if got is None and time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: not done after {cfg['timeout']}s, "
+                                   f"{r.get('bench:celery:done')} of {n}")
+            if got is None:
+                common.check_alive(ps, what, log)
         last = float(got[1])
         first = float(r.get("bench:celery:first"))
     finally:

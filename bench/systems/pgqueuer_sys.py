@@ -1,6 +1,6 @@
 """PgQueuer as its maintainers tune it for short jobs: `pgq run` on asyncpg with uvloop
 (used by its CLI whenever installed), a larger --batch-size for sub-second jobs (its
-performance guide), its recommended autovacuum settings (`pgq autovac`, applied through
+performance guide; the size is the best of tools/pgq_batch_sweep.py here), its recommended autovacuum settings (`pgq autovac`, applied through
 Queries.optimize_autovacuum at setup), durable tables (its default, as eventjobs).
 
 Enqueue goes through SyncQueries + SyncPsycopgDriver (sync code, as Django code would);
@@ -18,14 +18,16 @@ import sys
 import common
 
 SYSTEM = "pgqueuer"
-BATCH_SIZE = 25  # see bench/results.md, "How each peer is run": the best of 10/25/50/100 here
 CLI = [sys.executable, str(common.BENCH_DIR / "peers" / "pgq_cli.py"), "run",
-       "--batch-size", str(BATCH_SIZE), "--log-level", "WARNING"]
+       "--log-level", "WARNING"]
 APP = "peers.pgq_app:factory"
 
 
-def _cmd(drain: bool) -> list[str]:
-    return [*CLI, *(["--mode", "drain"] if drain else []), APP]
+def _cmd(cfg, drain: bool) -> list[str]:
+    """`pgq run` with the batch size the sweep chose (plan.py "pgq_batch", see
+    tools/pgq_batch_sweep.py)."""
+    return [*CLI, "--batch-size", str(cfg["pgq_batch"]), *(["--mode", "drain"] if drain else []),
+            APP]
 
 
 def _env(cfg):
@@ -67,12 +69,13 @@ def _bulk(q, n):
 
 
 def _fill_one_by_one(cfg, n):
-    """n single enqueues in one transaction (as eventjobs' udrain fill)."""
-    with common.pg_connect(cfg["db"], autocommit=False) as conn:
+    """n single enqueues in one transaction (as eventjobs' udrain fill). Its driver wants
+    an autocommit connection; an explicit transaction block groups the calls."""
+    with common.pg_connect(cfg["db"]) as conn:
         q = _q(conn)
-        for _ in range(n):
-            q.enqueue("noop", None)
-        conn.commit()
+        with conn.transaction():
+            for _ in range(n):
+                q.enqueue("noop", None)
 
 
 def _span(conn, n, what):
@@ -102,7 +105,7 @@ def _drain(cfg, procs: int, n: int, fill, what: str) -> dict:
     with common.pg_connect(cfg["db"]) as conn:
         _reset(conn)
         fill(conn)
-        run = common.run_burst([_cmd(drain=True)] * procs, _env(cfg), cfg["timeout"], what,
+        run = common.run_burst([_cmd(cfg, drain=True)] * procs, _env(cfg), cfg["timeout"], what,
                                common.log_path(what))
         first, last = _span(conn, n, what)
         f = common.drain_figures(n, run, first, last, common.clock_offset(conn))
@@ -129,7 +132,7 @@ def t_latency(cfg):
     with common.pg_connect(cfg["db"]) as conn:
         q = _q(conn)
         _reset(conn)
-        r = common.latency_run(_cmd(drain=False), _env(cfg),
+        r = common.latency_run(_cmd(cfg, drain=False), _env(cfg),
                                lambda t0: q.enqueue("noop", repr(t0).encode()), cfg,
                                "pgqueuer-latency")
         _reset(conn)

@@ -14,9 +14,13 @@ import sys
 import common
 
 SYSTEM = "procrastinate"
-CONCURRENCY = 10  # the best measured here (peers-baseline.md: 598 vs 287 jobs/s at 1)
-WORKER = [sys.executable, "-m", "procrastinate", "--app=peers.procr_app.app", "worker",
-          "--queues", "default", "--concurrency", str(CONCURRENCY)]
+BASE = [sys.executable, "-m", "procrastinate", "--app=peers.procr_app.app", "worker",
+        "--queues", "default"]
+
+
+def _worker(cfg) -> list[str]:
+    """--concurrency from plan.py (10: its best in peers-baseline.md, 598 vs 287 jobs/s)."""
+    return [*BASE, "--concurrency", str(cfg["procrastinate_concurrency"])]
 
 
 def _env(cfg):
@@ -73,7 +77,7 @@ def _drain(cfg, procs, n, fill, what):
     with common.pg_connect(cfg["db"]) as conn, app.open():
         _reset(conn)
         fill(noop)
-        run = common.run_burst([[*WORKER, "--one-shot"]] * procs, _env(cfg), cfg["timeout"],
+        run = common.run_burst([[*_worker(cfg), "--one-shot"]] * procs, _env(cfg), cfg["timeout"],
                                what, common.log_path(what))
         first, last = _span(conn, n, what)
         f = common.drain_figures(n, run, first, last, common.clock_offset(conn))
@@ -99,7 +103,7 @@ def t_latency(cfg):
     app, noop = _app(cfg)
     with common.pg_connect(cfg["db"]) as conn, app.open():
         _reset(conn)
-        r = common.latency_run(WORKER, _env(cfg), lambda t0: noop.defer(t0=t0), cfg,
+        r = common.latency_run(_worker(cfg), _env(cfg), lambda t0: noop.defer(t0=t0), cfg,
                                "procrastinate-latency")
         _reset(conn)
     return {"lat_p50": r["p50"], "lat_p99": r["p99"]}
