@@ -270,6 +270,15 @@ def pgroup_rss_mb(p: subprocess.Popen) -> float:
 # figures
 
 
+def rss_at(samples: list[tuple[float, float]], begin: float, end: float
+           ) -> tuple[float | None, float | None]:
+    """From (time, MB) samples: the first at 10% of [begin, end] and the last before end."""
+    inside = [(t, m) for t, m in samples if begin <= t <= end and m > 0]
+    t10 = begin + 0.1 * (end - begin)
+    early = next((m for t, m in inside if t >= t10), None)
+    return early, (inside[-1][1] if inside else None)
+
+
 def drain_figures(n: int, run: dict, first_start: float, last_finish: float,
                   offset: float = 0.0) -> dict:
     """Rates of one burst drain from the harness's spawn/exit times and the system's own

@@ -84,36 +84,37 @@ def method_notes(cfg: dict) -> list[str]:
     ]
 
 
-PEERS = [
-    "- **How each peer is run, and why that is its best for this workload.**",
-    "  - *PgQueuer*: `pgq run` on asyncpg with uvloop (its CLI uses uvloop whenever it is "
-    "installed), `--batch-size 25`: its performance guide says to raise the batch for jobs "
-    "under a second, and 25 was the best of 10 / 25 / 50 / 100 tried here with two drain "
-    "processes (a one-off sweep on this machine; its default is 10); its recommended "
-    "autovacuum settings (`pgq autovac`); `--log-level WARNING`; durable tables (its "
-    "default; eventjobs is durable too). Enqueue through SyncQueries + SyncPsycopgDriver "
-    "(sync code, as Django code would), bulk through its list enqueue.",
-    "  - *Procrastinate*: `procrastinate worker --concurrency 10` (its throughput knob; 10 "
-    "doubled its drain rate against the default 1 in peers-baseline.md), sync defer(), "
-    "batch_defer() for bulk.",
-    "  - *Celery*: the prefork pool with its default concurrency (one child per CPU) and "
-    "default prefetch, no result backend, `-l WARNING`; `--without-mingle --without-gossip` "
-    "only shorten its start-up. Its figures include one Redis INCR per task (the only way "
-    "to see completion).",
-    "  - *django-tasks-db*: `db_worker` with persistent connections (CONN_MAX_AGE=None, "
-    "3-4× its drain rate with Django's default 0) and `--no-startup-delay`; its latency is "
-    "its poll interval (default 1 s). It has no bulk enqueue.",
-    "  - *Redis Streams*: XREADGROUP COUNT 100 with the previous batch's XACK in the same "
-    "pipeline, so each batch costs one round trip.",
-    "- **Where the harness differs from a user** (and numbers could differ): every system "
-    "gets a database of its own, emptied (TRUNCATE) between tests, so tables start small "
-    "and their statistics are whatever the last test left (except the fresh-table row and "
-    "the scale column); worker output goes to a log file; the enqueuing process is the "
-    "harness itself on the same two cores; latency jobs are the only jobs carrying a "
-    "payload; the drain figures of the peers stop at their last finished job, eventjobs' "
-    "at its processes' exit (stricter for eventjobs); the Celery task does one extra Redis "
-    "round trip.",
-]
+def peer_notes(cfg: dict) -> list[str]:
+    return [
+        "- **How each peer is run, and why that is its best for this workload.**",
+        f"  - *PgQueuer*: `pgq run` on asyncpg with uvloop (its CLI uses uvloop whenever it is "
+        f"installed), `--batch-size {cfg['pgq_batch']}`: its performance guide says to raise the "
+        "batch for jobs under a second (its default is 10), and `bench/tools/pgq_batch_sweep.py` "
+        "(two drain processes, 10 / 25 / 50 / 100 / 200 / 500) chooses the size; its "
+        "recommended autovacuum settings (`pgq autovac`); `--log-level WARNING`; durable tables "
+        "(its default; eventjobs is durable too). Enqueue through SyncQueries + "
+        "SyncPsycopgDriver (sync code, as Django code would), bulk through its list enqueue.",
+        f"  - *Procrastinate*: `procrastinate worker --concurrency {cfg['procrastinate_concurrency']}`"
+        " (its throughput knob; 10 doubled its drain rate against the default 1 in "
+        "peers-baseline.md), sync defer(), batch_defer() for bulk.",
+        "  - *Celery*: the prefork pool with its default concurrency (one child per CPU) and "
+        "default prefetch, no result backend, `-l WARNING`; `--without-mingle --without-gossip` "
+        "only shorten its start-up. Its figures include one Redis INCR per task (the only way "
+        "to see completion).",
+        "  - *django-tasks-db*: `db_worker` with persistent connections (CONN_MAX_AGE=None, "
+        "3-4× its drain rate with Django's default 0) and `--no-startup-delay`; its latency is "
+        "its poll interval (default 1 s). It has no bulk enqueue.",
+        "  - *Redis Streams*: XREADGROUP COUNT 100 with the previous batch's XACK in the same "
+        "pipeline, so each batch costs one round trip.",
+        "- **Where the harness differs from a user** (and numbers could differ): every system "
+        "gets a database of its own, emptied (TRUNCATE) between tests, so tables start small "
+        "and their statistics are whatever the last test left (except the fresh-table row and "
+        "the scale column); worker output goes to a log file; the enqueuing process is the "
+        "harness itself on the same two cores; latency jobs are the only jobs carrying a "
+        "payload; the drain figures of the peers stop at their last finished job, eventjobs' "
+        "at its processes' exit (stricter for eventjobs); the Celery task does one extra Redis "
+        "round trip.",
+    ]
 
 
 def results_md(samples: dict, systems: list, cfg: dict, mode: str, elapsed: float,
@@ -140,6 +141,6 @@ def results_md(samples: dict, systems: list, cfg: dict, mode: str, elapsed: floa
     if notes:
         text += ["Errors:", ""] + [f"{i + 1}. {n}" for i, n in enumerate(notes)] + [""]
     text += ["## Targets (issue 9)", "", report.build_targets(samples), ""]
-    text += ["## Method", "", *method_notes(cfg), *PEERS, ""]
+    text += ["## Method", "", *method_notes(cfg), *peer_notes(cfg), ""]
     text += ["## Raw samples", "", "```json", json.dumps(samples, indent=1), "```", ""]
     return "\n".join(text), notes, table

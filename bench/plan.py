@@ -106,7 +106,7 @@ class System:
     fresh: bool = False  # db is copied anew from template before every pass
 
 
-EJ, SCALE_COL = "**eventjobs**", "eventjobs, 1M finished + 200k scheduled jobs, 1M old events"
+EJ, SCALE_COL = "**eventjobs**", "eventjobs, full tables (Method: scale column)"
 # Every eventjobs database is a copy of one migrated, never-used database (one migrate).
 TMPL = "bench_eventjobs_tmpl"
 SYSTEMS = [

@@ -209,12 +209,9 @@ def t_rss(cfg):
     samples: list[tuple[float, float]] = []
     r = _timed_consume(cfg | {"timeout": cfg["timeout_rss"]}, n, 1, "eventjobs-rss-consume",
                        on_tick=lambda ps: samples.append((time.time(), common.pgroup_rss_mb(ps[0]))))
-    during = [(t, m) for t, m in samples if m > 0]
-    t10 = r["spawn"] + r["startup"] + 0.1 * (r["exit"] - r["spawn"] - r["startup"])
-    early = next((m for t, m in during if t >= t10), None)
+    early, end = common.rss_at(samples, r["spawn"] + r["startup"], r["exit"])
     _cleanup(0)
-    return {"rss_c_early": early, "rss_c_end": during[-1][1] if during else None,
-            "rss_c_rate": r["rate"]}
+    return {"rss_c_early": early, "rss_c_end": end, "rss_c_rate": r["rate"]}
 
 
 # ---------------------------------------------------------------------------

@@ -191,8 +191,9 @@ def t_latency_load(cfg):
 
 
 def t_rss(cfg):
-    """RSS of one `runworker --burst` (supervisor + children) over n_rss jobs: sampled every
-    0.25 s; 'early' is the sample at 10% of the run, 'end' the last one."""
+    """RSS of one `runworker --burst` (supervisor + children) over n_rss jobs, sampled
+    every 0.25 s: the sample at 10% of the drain and the last one before its last job
+    finished (after that, children exit one by one)."""
     _init(cfg)
     base = _baseline()
     _cleanup(base)
@@ -208,12 +209,9 @@ def t_rss(cfg):
     _check(span, n, "rss")
     off = dj.clock_offset()
     f = common.drain_figures(n, run, span["first"], span["last"], off)
-    t10 = span["first"] - off + 0.1 * (span["last"] - span["first"])
-    during = [(t, m) for t, m in samples if m > 0]
-    early = next((m for t, m in during if t >= t10), None)
+    early, end = common.rss_at(samples, span["first"] - off, span["last"] - off)
     _cleanup(base)
-    return {"rss_w_early": early, "rss_w_end": during[-1][1] if during else None,
-            "rss_w_rate": f["busy"]}
+    return {"rss_w_early": early, "rss_w_end": end, "rss_w_rate": f["busy"]}
 
 
 # ---------------------------------------------------------------------------
