@@ -31,6 +31,7 @@ FULL = {
     "n_backlog": 100_000,
     "n_fresh": 100_000,
     "pgbench_T": 2,
+    "pgbench_claim_prefill": 200_000,
     "scale": True,
     "scale_finished": 1_000_000,
     "scale_future": 200_000,

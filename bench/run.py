@@ -166,8 +166,8 @@ def _args():
     ap.add_argument("--only", help="comma-separated system names (see SYSTEMS in plan.py)")
     ap.add_argument("--no-scale", action="store_true", help="skip the scale column")
     ap.add_argument("--keep-dbs", action="store_true", help="do not drop the bench_* databases")
-    ap.add_argument("--out", help="results file (default bench/results.md; smoke and --only: "
-                                  "bench/.tmp/)")
+    ap.add_argument("--out", help="results file (default bench/results.md for a full run; "
+                                  "quick, smoke and --only runs: bench/.tmp/)")
     return ap.parse_args()
 
 
@@ -200,8 +200,9 @@ def _plan(args) -> tuple[dict, str, list[System], list[System]]:
 def main() -> int:
     args = _args()
     cfg, mode, systems, rss = _plan(args)
+    # results.md holds full runs only; the others go to .tmp/.
     out = Path(args.out) if args.out else (
-        BENCH_DIR / ".tmp" / "smoke-results.md" if args.smoke
+        BENCH_DIR / ".tmp" / f"{mode}-results.md" if mode != "full"
         else BENCH_DIR / ".tmp" / "partial-results.md" if args.only
         else BENCH_DIR / "results.md")
     tmp = BENCH_DIR / ".tmp" / ("smoke" if args.smoke else "run")
