@@ -19,7 +19,9 @@ FULL = {
     "n_drain": N_JOBS,
     "n_lat": 200,
     # PgQueuer's --batch-size: the best of tools/pgq_batch_sweep.py on this machine
-    "pgq_batch": 100,
+    # (2026-12-01, busy machine: 10 -> 500 raised its 2-process drain about 8x; 1000 was
+    # no faster). Re-run the sweep on a quiet machine before quoting.
+    "pgq_batch": 500,
     # Procrastinate's --concurrency: its best in peers-baseline.md
     "procrastinate_concurrency": 10,
     "lat_gap_ms": 20.0,
