@@ -291,7 +291,6 @@ def drain_figures(n: int, run: dict, first_start: float, last_finish: float,
         "running": n / max(end - first, 1e-6),  # first job started -> all exited
         "busy": n / max(last - first, 1e-6),  # first start -> last finish
         "to_empty": n / max(last - run["spawn"], 1e-6),  # spawn -> last finish
-        "to_empty_running": n / max(last - first, 1e-6),
         "first_start": first - run["spawn"],
     }
 

@@ -76,7 +76,8 @@ def method_notes(cfg: dict) -> list[str]:
         "- **Memory**: pass 1 only; one `runworker --burst` over "
         f"{cfg['n_rss']:,} jobs and one `consume bench --burst` over {cfg['n_rss']:,} "
         "events, RSS of the whole process group sampled every 0.25 s; the sample at 10% "
-        "of the run and the last one.",
+        "of the work and the last one before the last job finished (or, for the consumer, "
+        "before it exited).",
         "- **pgbench ceiling**: `pgbench -n -M prepared` (QUICK: `-t` a fixed count per "
         "client, else `-T` seconds) on bench/pgbench/: single-row INSERT, 1,000-row INSERT, "
         "claim + complete one job, claim + complete 100 (1 and 2 clients), one group "

@@ -7,7 +7,6 @@ DATABASE_URL (not from a fixed 127.0.0.1:5432).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -15,9 +14,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-_spec = importlib.util.spec_from_file_location("bench_common", ROOT / "bench" / "common.py")
-common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(common)
+sys.path.insert(0, str(ROOT / "bench"))
+
+import common  # noqa: E402  (bench/common.py)
+import report  # noqa: E402  (bench/report.py)
 
 SMOKE_ROWS = [
     "enqueue 1-by-1, own transaction each (jobs/s)",
@@ -71,3 +71,29 @@ def test_bench_refuses_a_server_it_cannot_reach():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert f"127.0.0.1:{port}" in proc.stdout
+
+
+def test_drain_figures_put_database_times_on_the_harness_clock():
+    run = {"spawn": 100.0, "exit": 104.0}
+    # the database clock runs 0.5 s ahead: its 101.5 is our 101.0
+    f = common.drain_figures(1000, run, first_start=101.5, last_finish=103.5, offset=0.5)
+    assert f["first_start"] == 1.0
+    assert f["total"] == 250.0  # 1000 jobs, spawn -> exit 4 s
+    assert f["running"] == 1000 / 3  # first start -> exit
+    assert f["busy"] == 500.0  # first start -> last finish
+    assert f["to_empty"] == 1000 / 3  # spawn -> last finish
+
+
+def test_targets_pair_figures_of_the_same_pass():
+    samples = {"eventjobs": {"udrain": [300.0, 9999.0, 200.0]},
+               "pgqueuer": {"udrain": [100.0, "error: crashed", 100.0]}}
+    table = report.build_targets(samples)
+    row = next(line for line in table.splitlines() if line.startswith("| drain as a user"))
+    # pass 2 has no PgQueuer figure, so its eventjobs figure pairs with nothing
+    assert "| 3.00× / 2.00× | 2.50× |" in row and row.endswith("| ✔ |")
+
+
+def test_rss_is_read_while_every_process_lives():
+    # before `begin` the children are still starting; after `end` they exit one by one
+    samples = [(0.0, 50.0), (1.0, 120.0), (5.0, 121.0), (9.0, 122.0), (10.5, 60.0)]
+    assert common.rss_at(samples, begin=1.0, end=10.0) == (121.0, 122.0)  # 10% = t 1.9

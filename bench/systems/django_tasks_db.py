@@ -62,7 +62,8 @@ def _drain(cfg, procs, n, what):
 
 def t_udrain(cfg):
     f = _drain(cfg, 2, cfg["n_udrain"][SYSTEM], "dtdb-udrain")
-    return {"udrain": f["total"], "udrain_run": f["running"], "uspawn": f["first_start"]}
+    return {"udrain": f["to_empty"], "udrain_run": f["busy"],
+            "uspawn": f["first_start"]}
 
 
 def t_drain1(cfg):

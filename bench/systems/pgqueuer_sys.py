@@ -118,7 +118,7 @@ def t_udrain(cfg):
     is empty then), first job picked -> last finished, spawn -> first picked."""
     n = cfg["n_udrain"][SYSTEM]
     f = _drain(cfg, 2, n, lambda conn: _fill_one_by_one(cfg, n), "pgqueuer-udrain")
-    return {"udrain": f["to_empty"], "udrain_run": f["to_empty_running"],
+    return {"udrain": f["to_empty"], "udrain_run": f["busy"],
             "uspawn": f["first_start"], "udrain_exit": f["total"]}
 
 

@@ -87,10 +87,11 @@ def _drain(cfg, procs, n, fill, what):
 
 def t_udrain(cfg):
     """Two `worker --one-shot` on n jobs deferred one by one (each its own transaction:
-    the sync defer() commits on its own)."""
+    the sync defer() commits on its own); spawn -> last job finished."""
     n = cfg["n_udrain"][SYSTEM]
     f = _drain(cfg, 2, n, lambda noop: [noop.defer() for _ in range(n)], "procrastinate-udrain")
-    return {"udrain": f["total"], "udrain_run": f["running"], "uspawn": f["first_start"]}
+    return {"udrain": f["to_empty"], "udrain_run": f["busy"],
+            "uspawn": f["first_start"]}
 
 
 def t_drain1(cfg):
