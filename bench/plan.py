@@ -70,7 +70,7 @@ QUICK = {
     "scale_finished": 100_000,
     "scale_future": 20_000,
     "scale_events": 100_000,
-    "n_rss": 20_000,
+    "n_rss": 5_000,
     "timeout": 60,
     "system_timeout": 180,
 }
