@@ -184,8 +184,9 @@ def _plan(args) -> tuple[dict, str, list[System], list[System]]:
     if args.only:
         wanted = set(args.only.split(","))
         systems = [s for s in systems if s.name in wanted]
-    # A smoke run (the test-suite's) must not disturb a real run going on: own databases.
-    prefix = "bench_smoke_" if args.smoke else "bench_"
+    # A smoke run (the test-suite's) must disturb neither a real run nor another smoke run
+    # on the same server (parallel test runs): databases named after this process.
+    prefix = f"bench_smoke{os.getpid()}_" if args.smoke else "bench_"
 
     def rename(db):
         return db.replace("bench_", prefix, 1) if db else db

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import common  # noqa: E402  (bench/common.py)
+import measure  # noqa: E402  (bench/measure.py)
 import report  # noqa: E402  (bench/report.py)
 
 SMOKE_ROWS = [
@@ -76,7 +77,7 @@ def test_bench_refuses_a_server_it_cannot_reach():
 def test_drain_figures_put_database_times_on_the_harness_clock():
     run = {"spawn": 100.0, "exit": 104.0}
     # the database clock runs 0.5 s ahead: its 101.5 is our 101.0
-    f = common.drain_figures(1000, run, first_start=101.5, last_finish=103.5, offset=0.5)
+    f = measure.drain_figures(1000, run, first_start=101.5, last_finish=103.5, offset=0.5)
     assert f["first_start"] == 1.0
     assert f["total"] == 250.0  # 1000 jobs, spawn -> exit 4 s
     assert f["running"] == 1000 / 3  # first start -> exit
@@ -96,4 +97,4 @@ def test_targets_pair_figures_of_the_same_pass():
 def test_rss_is_read_while_every_process_lives():
     # before `begin` the children are still starting; after `end` they exit one by one
     samples = [(0.0, 50.0), (1.0, 120.0), (5.0, 121.0), (9.0, 122.0), (10.5, 60.0)]
-    assert common.rss_at(samples, begin=1.0, end=10.0) == (121.0, 122.0)  # 10% = t 1.9
+    assert measure.rss_at(samples, begin=1.0, end=10.0) == (121.0, 122.0)  # 10% = t 1.9

@@ -5,7 +5,7 @@ the time it handled its first event (BENCH_FIRST_FILE), so the harness can take 
 process's start-up out of a consume figure without watching the database.
 """
 
-from common import record_first, record_latency
+from measure import record_first, record_latency
 
 import eventjobs
 

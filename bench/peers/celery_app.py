@@ -11,7 +11,7 @@ import time
 
 import redis
 from celery import Celery
-from common import record_latency
+from measure import record_latency
 
 BROKER = os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/15")
 QUEUE = "bench_celery"

@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import redis  # noqa: E402
-from common import record_first, record_latency  # noqa: E402
+from measure import record_first, record_latency  # noqa: E402
 
 stop = False
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 import common
+import measure
 
 MANAGE = [sys.executable, str(common.BENCH_DIR / "manage.py")]
 
@@ -74,7 +75,7 @@ def noop_task():
 def enqueue_1by1(cfg) -> float:
     """Sequential `noop.enqueue()` calls, each its own transaction (autocommit)."""
     noop = noop_task()
-    return common.timed_loop(lambda i: noop.enqueue(), cfg["n_enq"])
+    return measure.timed_loop(lambda i: noop.enqueue(), cfg["n_enq"])
 
 
 def fill_in_one_transaction(n: int, task=None) -> None:

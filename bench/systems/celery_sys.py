@@ -15,6 +15,7 @@ import sys
 import time
 
 import common
+import measure
 
 SYSTEM = "celery"
 BROKER = f"{common.REDIS_URL_BASE}/15"
@@ -46,7 +47,7 @@ def _setup():
 def t_enqueue(cfg):
     r, noop = _setup()
     try:
-        return {"enq1": common.timed_loop(lambda i: noop.delay(), cfg["n_enq"])}
+        return {"enq1": measure.timed_loop(lambda i: noop.delay(), cfg["n_enq"])}
     finally:
         r.delete(*KEYS)
 
@@ -92,7 +93,7 @@ def t_drain1(cfg):
 def t_latency(cfg):
     r, noop = _setup()
     try:
-        res = common.latency_run(_worker("lat"), _env(), lambda t0: noop.delay(t0=t0), cfg,
+        res = measure.latency_run(_worker("lat"), _env(), lambda t0: noop.delay(t0=t0), cfg,
                                  "celery-latency")
     finally:
         r.delete(*KEYS)

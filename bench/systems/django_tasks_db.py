@@ -11,6 +11,7 @@ latency: the poll period.
 from __future__ import annotations
 
 import common
+import measure
 
 from systems import _django as dj
 
@@ -55,7 +56,7 @@ def _drain(cfg, procs, n, what):
                  f"max(finished_at)), count(*) FILTER (WHERE status = 'SUCCESSFUL') FROM {TABLE}")[0]
     if row[2] != n:
         raise RuntimeError(f"{what}: {row[2]} of {n} jobs SUCCESSFUL")
-    f = common.drain_figures(n, run, float(row[0]), float(row[1]), dj.clock_offset())
+    f = measure.drain_figures(n, run, float(row[0]), float(row[1]), dj.clock_offset())
     _reset()
     return f
 
@@ -75,7 +76,7 @@ def t_latency(cfg):
     _init(cfg)
     _reset()
     noop = dj.noop_task()
-    r = common.latency_run(WORKER, _env(cfg), lambda t0: noop.enqueue(t0=t0), cfg,
+    r = measure.latency_run(WORKER, _env(cfg), lambda t0: noop.enqueue(t0=t0), cfg,
                            "dtdb-latency")
     _reset()
     return {"lat_p50": r["p50"], "lat_p99": r["p99"]}

@@ -20,6 +20,7 @@ import json
 import time
 
 import common
+import measure
 
 from systems import _django as dj
 
@@ -139,7 +140,7 @@ def _consume_burst(cfg, procs: int, what: str, env=None, on_tick=None) -> dict:
 def _timed_consume(cfg, n: int, procs: int, what: str, on_tick=None) -> dict:
     """`procs` x `consume bench --burst` over the n events just published: events/s from
     the first event handled (any process) to the last exit, and the start-up before it."""
-    first = common.FirstFile(what)
+    first = measure.FirstFile(what)
     run = _consume_burst(cfg, procs, what, first.env, on_tick)
     t1 = first.earliest()
     lag = _lag()
@@ -157,10 +158,10 @@ def t_publish(cfg):
     ej = _init(cfg)
     base = _baseline()
     _cleanup(base)
-    out = {"pub1": common.timed_loop(lambda i: ej.publish("bench.noop", key=f"k{i % KEYS}"),
+    out = {"pub1": measure.timed_loop(lambda i: ej.publish("bench.noop", key=f"k{i % KEYS}"),
                                      cfg["n_pub"])}
     batch = [_event(i) for i in range(1000)]
-    out["pubbulk"] = common.timed_loop(lambda i: ej.publish_many(batch),
+    out["pubbulk"] = measure.timed_loop(lambda i: ej.publish_many(batch),
                                        max(1, cfg["n_pubbulk"] // 1000), warmup=1) * 1000
     _cleanup(base)
     return out
@@ -215,7 +216,7 @@ def t_latency(cfg):
     def send(t0):
         ej.publish("bench.noop", {"t0": t0}, key=f"k{int(t0 * 1e6) % KEYS}")
 
-    r = common.latency_run(CONSUME, _env(cfg), send, cfg, "eventjobs-elatency")
+    r = measure.latency_run(CONSUME, _env(cfg), send, cfg, "eventjobs-elatency")
     _cleanup(base)
     return {"elat_p50": r["p50"], "elat_p99": r["p99"]}
 
@@ -231,7 +232,7 @@ def t_rss(cfg):
     samples: list[tuple[float, float]] = []
     r = _timed_consume(cfg | {"timeout": cfg["timeout_rss"]}, n, 1, "eventjobs-rss-consume",
                        on_tick=lambda ps: samples.append((time.time(), common.pgroup_rss_mb(ps[0]))))
-    early, end = common.rss_at(samples, r["spawn"] + r["startup"], r["exit"])
+    early, end = measure.rss_at(samples, r["spawn"] + r["startup"], r["exit"])
     _cleanup(0)
     return {"rss_c_early": early, "rss_c_end": end, "rss_c_rate": r["rate"]}
 

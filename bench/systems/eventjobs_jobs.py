@@ -17,6 +17,7 @@ import datetime as dt
 import time
 
 import common
+import measure
 
 from systems import _django as dj
 
@@ -107,7 +108,7 @@ def t_enqueue(cfg):
     _cleanup(base)
     noop = dj.noop_task()
     batch = [((), {})] * 1000
-    out["enqbulk"] = common.timed_loop(lambda i: eventjobs.enqueue_many(noop, batch),
+    out["enqbulk"] = measure.timed_loop(lambda i: eventjobs.enqueue_many(noop, batch),
                                        max(1, cfg["n_bulk"] // 1000), warmup=1) * 1000
     _cleanup(base)
     return out
@@ -130,7 +131,7 @@ def t_udrain(cfg):
     run = _burst(cfg, 2, "eventjobs-udrain")
     span = _span(base)
     _check(span, n, "udrain")
-    f = common.drain_figures(n, run, span["first"], span["last"], dj.clock_offset())
+    f = measure.drain_figures(n, run, span["first"], span["last"], dj.clock_offset())
     _cleanup(base)
     return {"udrain": f["total"], "udrain_run": f["running"], "uspawn": f["first_start"]}
 
@@ -146,7 +147,7 @@ def t_drain1(cfg):
     run = _burst(cfg, 1, "eventjobs-drain1")
     span = _span(base)
     _check(span, n, "drain1")
-    f = common.drain_figures(n, run, span["first"], span["last"], dj.clock_offset())
+    f = measure.drain_figures(n, run, span["first"], span["last"], dj.clock_offset())
     _cleanup(base)
     return {"drain1": f["busy"]}
 
@@ -160,7 +161,7 @@ def t_latency(cfg):
     _init(cfg)
     base = _baseline()
     _cleanup(base)
-    r = common.latency_run([*RUNWORKER, "--queue", "default"], _env(cfg),
+    r = measure.latency_run([*RUNWORKER, "--queue", "default"], _env(cfg),
                            _send(dj.noop_task()), cfg, "eventjobs-latency")
     _cleanup(base)
     return {"lat_p50": r["p50"], "lat_p99": r["p99"]}
@@ -181,7 +182,7 @@ def t_latency_load(cfg):
         common.wait_for(lambda: bool(dj.raw(
             f"SELECT 1 FROM {TABLE} WHERE id > %s AND status = 'SUCCESSFUL' LIMIT 1", [base])),
             cfg["timeout"], "the slow queue's drain to start", [drainer], log)
-        r = common.latency_run([*RUNWORKER, "--queue", "default"], _env(cfg), _send(noop), cfg,
+        r = measure.latency_run([*RUNWORKER, "--queue", "default"], _env(cfg), _send(noop), cfg,
                                "eventjobs-latency-load")
         left = dj.raw(f"SELECT 1 FROM {TABLE} WHERE queue = 'slow' AND status = 'READY' LIMIT 1")
         if not left:
@@ -211,8 +212,8 @@ def t_rss(cfg):
     span = _span(base)
     _check(span, n, "rss")
     off = dj.clock_offset()
-    f = common.drain_figures(n, run, span["first"], span["last"], off)
-    early, end = common.rss_at(samples, span["first"] - off, span["last"] - off)
+    f = measure.drain_figures(n, run, span["first"], span["last"], off)
+    early, end = measure.rss_at(samples, span["first"] - off, span["last"] - off)
     _cleanup(base)
     return {"rss_w_early": early, "rss_w_end": end, "rss_w_rate": f["busy"]}
 

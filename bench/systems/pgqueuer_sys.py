@@ -16,6 +16,7 @@ import asyncio
 import sys
 
 import common
+import measure
 
 SYSTEM = "pgqueuer"
 CLI = [sys.executable, str(common.BENCH_DIR / "peers" / "pgq_cli.py"), "run",
@@ -93,10 +94,10 @@ def t_enqueue(cfg):
     with common.pg_connect(cfg["db"]) as conn:
         q = _q(conn)
         _reset(conn)
-        one = common.timed_loop(lambda i: q.enqueue("noop", None), cfg["n_enq"])
+        one = measure.timed_loop(lambda i: q.enqueue("noop", None), cfg["n_enq"])
         _reset(conn)
         n = max(1000, cfg["n_bulk"] // 1000 * 1000)
-        rate = common.timed_loop(lambda i: _bulk(q, 1000), n // 1000, warmup=1) * 1000
+        rate = measure.timed_loop(lambda i: _bulk(q, 1000), n // 1000, warmup=1) * 1000
         _reset(conn)
     return {"enq1": one, "enqbulk": rate}
 
@@ -108,7 +109,7 @@ def _drain(cfg, procs: int, n: int, fill, what: str) -> dict:
         run = common.run_burst([_cmd(cfg, drain=True)] * procs, _env(cfg), cfg["timeout"], what,
                                common.log_path(what))
         first, last = _span(conn, n, what)
-        f = common.drain_figures(n, run, first, last, common.clock_offset(conn))
+        f = measure.drain_figures(n, run, first, last, common.clock_offset(conn))
         _reset(conn)
     return f
 
@@ -132,7 +133,7 @@ def t_latency(cfg):
     with common.pg_connect(cfg["db"]) as conn:
         q = _q(conn)
         _reset(conn)
-        r = common.latency_run(_cmd(cfg, drain=False), _env(cfg),
+        r = measure.latency_run(_cmd(cfg, drain=False), _env(cfg),
                                lambda t0: q.enqueue("noop", repr(t0).encode()), cfg,
                                "pgqueuer-latency")
         _reset(conn)

@@ -12,6 +12,7 @@ import os
 import sys
 
 import common
+import measure
 
 SYSTEM = "procrastinate"
 BASE = [sys.executable, "-m", "procrastinate", "--app=peers.procr_app.app", "worker",
@@ -53,10 +54,10 @@ def t_enqueue(cfg):
     app, noop = _app(cfg)
     with common.pg_connect(cfg["db"]) as conn, app.open():
         _reset(conn)
-        one = common.timed_loop(lambda i: noop.defer(), cfg["n_enq"])
+        one = measure.timed_loop(lambda i: noop.defer(), cfg["n_enq"])
         _reset(conn)
         batch = [{} for _ in range(1000)]
-        rate = common.timed_loop(lambda i: noop.batch_defer(*batch),
+        rate = measure.timed_loop(lambda i: noop.batch_defer(*batch),
                                  max(1, cfg["n_bulk"] // 1000), warmup=1) * 1000
         _reset(conn)
     return {"enq1": one, "enqbulk": rate}
@@ -80,7 +81,7 @@ def _drain(cfg, procs, n, fill, what):
         run = common.run_burst([[*_worker(cfg), "--one-shot"]] * procs, _env(cfg), cfg["timeout"],
                                what, common.log_path(what))
         first, last = _span(conn, n, what)
-        f = common.drain_figures(n, run, first, last, common.clock_offset(conn))
+        f = measure.drain_figures(n, run, first, last, common.clock_offset(conn))
         _reset(conn)
     return f
 
@@ -104,7 +105,7 @@ def t_latency(cfg):
     app, noop = _app(cfg)
     with common.pg_connect(cfg["db"]) as conn, app.open():
         _reset(conn)
-        r = common.latency_run(_worker(cfg), _env(cfg), lambda t0: noop.defer(t0=t0), cfg,
+        r = measure.latency_run(_worker(cfg), _env(cfg), lambda t0: noop.defer(t0=t0), cfg,
                                "procrastinate-latency")
         _reset(conn)
     return {"lat_p50": r["p50"], "lat_p99": r["p99"]}

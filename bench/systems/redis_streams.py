@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 import common
+import measure
 
 SYSTEM = "redis_streams"
 URL = f"{common.REDIS_URL_BASE}/14"
@@ -43,10 +44,10 @@ def _fill(r, n, per_pipe=PIPE):
 def t_publish(cfg):
     r = _r()
     try:
-        one = common.timed_loop(lambda i: r.xadd(STREAM, {"type": "bench.noop"}), cfg["n_pub"])
+        one = measure.timed_loop(lambda i: r.xadd(STREAM, {"type": "bench.noop"}), cfg["n_pub"])
         r.delete(STREAM)
         n = cfg["n_pubbulk"]
-        rate = common.timed_loop(lambda i: _fill(r, PIPE), max(1, n // PIPE), warmup=1) * PIPE
+        rate = measure.timed_loop(lambda i: _fill(r, PIPE), max(1, n // PIPE), warmup=1) * PIPE
         return {"pub1": one, "pubbulk": rate}
     finally:
         r.delete(STREAM)
@@ -56,7 +57,7 @@ def _consume(cfg, procs_n, key, n):
     r = _r()
     _fill(r, n)
     what = f"redis-consume{procs_n}"
-    first = common.FirstFile(what)
+    first = measure.FirstFile(what)
     try:
         run = common.run_burst([_consumer(f"c{i}", burst=True) for i in range(procs_n)],
                                first.env, cfg["timeout"], what, common.log_path(what))
@@ -85,7 +86,7 @@ def t_consume2(cfg):
 def t_latency(cfg):
     r = _r()
     try:
-        res = common.latency_run(_consumer("lat"), {}, lambda t0: r.xadd(STREAM, {"t0": repr(t0)}),
+        res = measure.latency_run(_consumer("lat"), {}, lambda t0: r.xadd(STREAM, {"t0": repr(t0)}),
                                  cfg, "redis-latency")
     finally:
         r.delete(STREAM)
