@@ -121,7 +121,7 @@ def peer_notes(cfg: dict) -> list[str]:
 
 
 def results_md(samples: dict, systems: list, cfg: dict, mode: str, elapsed: float,
-               load: list[float]) -> tuple[str, list[str], str]:
+               load: list[float], foreign: list[int]) -> tuple[str, list[str], str]:
     table, notes = report.build_table(samples, systems)
     text = [
         f"# eventjobs benchmark ({mode})",
@@ -135,6 +135,11 @@ def results_md(samples: dict, systems: list, cfg: dict, mode: str, elapsed: floa
         *report.machine_info(),
         f"- Run took {elapsed:.0f} s; load average at the start of each pass: "
         + ", ".join(f"{x:.2f}" for x in load),
+        "- Transactions open in other databases of the server, sampled after each "
+        f"system's tests: at most {max(foreign, default=0)}, in {sum(1 for f in foreign if f > 0)}"
+        f" of {len(foreign)} samples. Any such transaction holds the server's snapshot xmin, "
+        "and so eventjobs' event delivery, back in every database: on a shared server the "
+        "consume figures can be too low.",
         "",
         "## Results",
         "",

@@ -39,6 +39,7 @@ class Runner:
         self.cfg = cfg
         self.samples: dict[str, dict[str, list]] = {}
         self.failed_setup: dict[str, str] = {}
+        self.foreign: list[int] = []  # open transactions of others, after each system's tests
 
     def say(self, msg: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
@@ -132,6 +133,20 @@ class Runner:
         times = " ".join(f"{k[3:]}={v}" for k, v in res.items() if k.startswith("_t_"))
         self.say(f"{s.name}: {time.time() - t0:.1f}s ({times})  {short}"
                  + (f"  ERRORS in {errs}" if errs else ""))
+        self.foreign.append(foreign_transactions())
+
+
+def foreign_transactions() -> int:
+    """Transactions open in databases not the bench's: they hold the server's snapshot
+    xmin back, and with it eventjobs' event delivery (and vacuum) in every database."""
+    try:
+        with common.pg_connect("postgres") as c:
+            return int(common.scalar(
+                c, "SELECT count(*) FROM pg_stat_activity WHERE datname NOT LIKE 'bench%%' "
+                   "AND pid <> pg_backend_pid() AND (backend_xid IS NOT NULL OR "
+                   "backend_xmin IS NOT NULL)"))
+    except Exception:
+        return -1
 
 
 def test_keys(module: str, tests: list[str]) -> list[str]:
@@ -249,7 +264,7 @@ def main() -> int:
                     runner.say(f"could not drop {db}: {exc}")
 
     text, notes, table = method.results_md(runner.samples, systems + rss, cfg, mode,
-                                           time.time() - t_start, load)
+                                           time.time() - t_start, load, runner.foreign)
     out.parent.mkdir(exist_ok=True)
     out.write_text(text)
     print()
