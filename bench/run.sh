@@ -1,7 +1,8 @@
 #!/bin/sh
-# Build bench/.venv (peers + eventjobs from the repo root) and run the benchmark.
-#   bench/run.sh            full run, writes bench/results.md (< 10 min)
-#   QUICK=1 bench/run.sh    quick run (< 2 min)
+# Build bench/.venv (peers + eventjobs from the repo root) and run the benchmark on the
+# PostgreSQL server DATABASE_URL names (default postgresql://postgres@127.0.0.1:5432/).
+#   bench/run.sh            full run, writes bench/results.md (about 15 min on 2 cores)
+#   QUICK=1 bench/run.sh    one pass, small sizes, every row (about 3 min)
 #   bench/run.sh --smoke    tiny eventjobs-only pass (< 60 s), used by the test-suite
 set -eu
 cd "$(dirname "$0")"
@@ -30,11 +31,15 @@ if [ ! -f "$STAMP" ] || [ requirements.txt -nt "$STAMP" ] || [ ../pyproject.toml
     touch "$STAMP"
 fi
 
-# PostgreSQL and Redis on loopback are prerequisites.
-if ! .venv/bin/python -c 'import psycopg; psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres").close()' 2>/dev/null; then
-    if command -v pg_ctlcluster >/dev/null 2>&1; then
-        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-    fi
+# PostgreSQL (DATABASE_URL's server) and Redis on loopback are prerequisites; the local
+# cluster is started only when DATABASE_URL names none or the default local one.
+if ! .venv/bin/python -c 'import common, psycopg; psycopg.connect(common.dsn("postgres")).close()' 2>/dev/null; then
+    case "${DATABASE_URL:-}" in
+    "" | *@127.0.0.1:5432/* | *@localhost:5432/* | *@127.0.0.1/* | *@localhost/*)
+        if command -v pg_ctlcluster >/dev/null 2>&1; then
+            pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+        fi ;;
+    esac
 fi
 if ! .venv/bin/python -c 'import redis; redis.Redis(host="127.0.0.1").ping()' 2>/dev/null; then
     if command -v redis-server >/dev/null 2>&1; then

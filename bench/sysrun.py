@@ -24,7 +24,7 @@ def main() -> int:
     module_name, what, cfg_json = sys.argv[1], sys.argv[2], sys.argv[3]
     cfg = json.loads(cfg_json)
     common.install_cleanup()
-    common.LAT_GAP_MS = tuple(cfg.get("lat_gap_ms", common.LAT_GAP_MS))
+    common.LAT_GAP_MS = float(cfg.get("lat_gap_ms", common.LAT_GAP_MS))
     common.LAT_IDLE = cfg.get("lat_idle", common.LAT_IDLE)
     if cfg.get("tmp_dir"):
         common.TMP_DIR = Path(cfg["tmp_dir"])

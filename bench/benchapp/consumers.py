@@ -1,30 +1,23 @@
 """The no-op event consumer (group "bench") used by the event benchmarks.
 
-Registered only when eventjobs has its event API, so the job benchmarks still run
-while the event half is missing (the event adapter then reports the error).
+Its only work: the latency timestamp of events that carry one, and, once per process,
+the time it handled its first event (BENCH_FIRST_FILE), so the harness can take the
+process's start-up out of a consume figure without watching the database.
 """
 
-from common import record_latency
+from measure import record_first, record_latency
 
 import eventjobs
 
-
-def _data(event):
-    data = getattr(event, "data", None)
-    if data is None and isinstance(event, dict):
-        data = event.get("data")
-    return data
+_first_seen = False
 
 
+@eventjobs.consumer("bench", types=None)
 def handler(event):
-    data = _data(event)
+    global _first_seen
+    if not _first_seen:
+        _first_seen = True
+        record_first()
+    data = event.data
     if data and isinstance(data, dict) and "t0" in data:
         record_latency(data["t0"])
-
-
-try:
-    _consumer = eventjobs.consumer
-except AttributeError:
-    _consumer = None
-if _consumer is not None:
-    handler = _consumer("bench", types=None)(handler)

@@ -46,7 +46,8 @@ if BENCH_SYSTEM == "eventjobs":
     TASKS = {
         "default": {
             "BACKEND": "eventjobs.backends.PostgresBackend",
-            "QUEUES": ["default"],
+            # "slow" holds the backlog of the latency-while-another-queue-drains row.
+            "QUEUES": ["default", "slow"],
             "OPTIONS": {},
         }
     }

@@ -8,7 +8,7 @@ import os
 from contextlib import asynccontextmanager
 
 import asyncpg
-from common import record_latency
+from measure import record_latency
 from pgqueuer import PgQueuer
 from pgqueuer.db import AsyncpgDriver
 from pgqueuer.models import Job

@@ -3,7 +3,7 @@
 import os
 
 import procrastinate
-from common import record_latency
+from measure import record_latency
 
 app = procrastinate.App(
     connector=procrastinate.PsycopgConnector(conninfo=os.environ.get("BENCH_DSN", "")),

@@ -6,6 +6,7 @@ import os
 import sys
 
 import common
+import measure
 
 MANAGE = [sys.executable, str(common.BENCH_DIR / "manage.py")]
 
@@ -56,6 +57,15 @@ def count(sql: str, params=None) -> int:
     return int(raw(sql, params)[0][0])
 
 
+def clock_offset() -> float:
+    """Database clock minus this machine's clock (s)."""
+    import time
+
+    t0 = time.time()
+    db = float(raw("SELECT extract(epoch FROM clock_timestamp())")[0][0])
+    return db - (t0 + time.time()) / 2
+
+
 def noop_task():
     from benchapp.tasks import noop
 
@@ -65,63 +75,19 @@ def noop_task():
 def enqueue_1by1(cfg) -> float:
     """Sequential `noop.enqueue()` calls, each its own transaction (autocommit)."""
     noop = noop_task()
-    return common.timed_loop(lambda i: noop.enqueue(), cfg["n_enq"])
+    return measure.timed_loop(lambda i: noop.enqueue(), cfg["n_enq"])
 
 
-def fill_in_one_transaction(n: int) -> None:
-    """Queue n jobs through the public API, committed together (not timed)."""
+def fill_in_one_transaction(n: int, task=None) -> None:
+    """Queue n jobs one by one through the public API, committed together (not timed)."""
     from django.db import transaction
 
-    noop = noop_task()
+    task = task or noop_task()
     with transaction.atomic():
         for _ in range(n):
-            noop.enqueue()
+            task.enqueue()
 
 
 def analyze(table: str) -> None:
-    """Fresh planner statistics after a fill, as autovacuum would soon provide: a table
-    just truncated and refilled otherwise runs on its empty-table plans."""
+    """Fresh planner statistics after a fill, as autovacuum would soon provide."""
     raw(f"ANALYZE {table}")
-
-
-def drain(cfg, fill, remaining, worker_cmds, what, n, table=None) -> dict:
-    fill(n)
-    if table:
-        analyze(table)
-    assert remaining() == n, f"expected {n} queued jobs, found {remaining()}"
-    log = common.log_path(what)
-    procs = [common.start(cmd, env=env_for(cfg["system"], cfg["db"]), log=log) for cmd in worker_cmds]
-    try:
-        return common.measure_drain(remaining, n, procs, cfg["timeout"], what, log)
-    finally:
-        for p in procs:
-            common.stop(p)
-
-
-def latency(cfg, worker_cmd, what) -> dict:
-    noop = noop_task()
-    lat = common.LatencyFile(what)
-    log = common.log_path(what)
-    env = {**env_for(cfg["system"], cfg["db"]), **lat.env}
-    p = common.start(worker_cmd, env=env, log=log)
-    try:
-        return common.measure_latency(
-            lambda t0: noop.enqueue(t0=t0), lat, cfg["n_lat"], [p],
-            timeout=cfg["timeout"], what=what, log=log,
-        )
-    finally:
-        common.stop(p)
-        lat.cleanup()
-
-
-def drain_latency(cfg, fill, remaining, worker_cmd, what, n, cleanup=None, table=None) -> dict:
-    """Drain n jobs with one worker, then measure latency on the same idle worker."""
-    fill(n)
-    if table:
-        analyze(table)
-    assert remaining() == n, f"expected {n} queued jobs, found {remaining()}"
-    noop = noop_task()
-    env = env_for(cfg["system"], cfg["db"])
-    return common.drain_then_latency(
-        cfg, lambda lat_env, log: [common.start(worker_cmd, env={**env, **lat_env}, log=log)],
-        remaining, n, lambda t0: noop.enqueue(t0=t0), what, cleanup=cleanup)

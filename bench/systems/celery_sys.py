@@ -1,109 +1,108 @@
-"""Celery + Redis broker: `delay()`, prefork pool, prefetch x4, no result backend.
+"""Celery + Redis broker as its maintainers run it for throughput: the prefork pool with
+its default concurrency (one child per CPU) and default prefetch, no result backend,
+`-l WARNING`. --without-mingle --without-gossip only shorten start-up (mingle waits about
+1 s for replies from other workers; there are none).
 
-Worker flags: --without-mingle --without-gossip (they only shorten start-up here: mingle
-waits ~1 s for replies from other workers; there are none).
-"2 workers" is one worker with `--concurrency 2` (Celery's default on 2 CPUs).
-Completion is counted with one Redis INCR per task (Celery prefetches, so the
-broker queue does not show completion).
+No burst mode and no job table: the task's Redis counter records the first and the
+N-th completion (peers/celery_app.py); the harness blocks on the latter (BLPOP), then
+stops the workers.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 import common
+import measure
 
 SYSTEM = "celery"
 BROKER = f"{common.REDIS_URL_BASE}/15"
-KEYS = ["bench_celery", "bench:celery:done", "unacked", "unacked_index", "unacked_mutex",
-        "_kombu.binding.bench_celery"]
+KEYS = ["bench_celery", "bench:celery:done", "bench:celery:first", "bench:celery:last",
+        "unacked", "unacked_index", "unacked_mutex", "_kombu.binding.bench_celery"]
 
 
-def _env():
-    return {"BENCH_CELERY_BROKER": BROKER, "PYTHONPATH": str(common.BENCH_DIR)}
+def _env(expect=0):
+    return {"BENCH_CELERY_BROKER": BROKER, "PYTHONPATH": str(common.BENCH_DIR),
+            "BENCH_EXPECT": str(expect)}
 
 
-def _worker(concurrency):
+def _worker(name):
     return [sys.executable, "-m", "celery", "-A", "peers.celery_app", "worker",
-            "--concurrency", str(concurrency), "-P", "prefork", "-Q", "bench_celery",
+            "-P", "prefork", "-Q", "bench_celery", "-n", f"{name}@%h",
             "-l", "WARNING", "--without-mingle", "--without-gossip"]
 
 
 def _setup():
     os.environ.update(_env())
     import redis
-    from peers.celery_app import COUNTER, noop
+    from peers.celery_app import noop
 
     r = redis.Redis.from_url(BROKER)
     r.delete(*KEYS)
-    return r, noop, COUNTER
+    return r, noop
 
 
 def t_enqueue(cfg):
-    r, noop, _ = _setup()
+    r, noop = _setup()
     try:
-        return {"enq1": common.timed_loop(lambda i: noop.delay(), cfg["n_enq"])}
+        return {"enq1": measure.timed_loop(lambda i: noop.delay(), cfg["n_enq"])}
     finally:
         r.delete(*KEYS)
 
 
-def _drain(cfg, conc, key):
-    r, noop, counter = _setup()
-    n = cfg["n_drain"][SYSTEM]
+def _drain(cfg, procs, n, what):
+    r, noop = _setup()
     for _ in range(n):
         noop.delay()
-    log = common.log_path(f"celery-drain{conc}")
-    p = common.start(_worker(conc), env=_env(), log=log)
+    log = common.log_path(what)
+    spawn = time.time()
+    ps = [common.start(_worker(f"w{i}"), env=_env(n), log=log) for i in range(procs)]
     try:
-        res = common.measure_drain(lambda: n - int(r.get(counter) or 0), n, [p],
-                                   cfg["timeout"], "celery worker", log)
+        deadline = time.monotonic() + cfg["timeout"]
+        got = None
+        while got is None:  # short blocking waits: redis-py times out long reads
+            got = r.blpop("bench:celery:last", timeout=1)
+            if got is None and time.monotonic() > deadline:
+                raise RuntimeError(f"{what}: not done after {cfg['timeout']}s, "
+                                   f"{r.get('bench:celery:done')} of {n}")
+            if got is None:
+                common.check_alive(ps, what, log)
+        last = float(got[1])
+        first = float(r.get("bench:celery:first"))
     finally:
-        common.stop(p)
+        for p in ps:
+            common.stop(p)
         r.delete(*KEYS)
-    out = {key: res["rate"]}
-    if conc == 1:
-        out["startup"] = res["startup"]
-    return out
+    return {"to_empty": n / (last - spawn), "running": n / (last - first),
+            "first": first - spawn}
+
+
+def t_udrain(cfg):
+    """Two `celery worker` (default concurrency each), spawn -> N-th completion."""
+    f = _drain(cfg, 2, cfg["n_udrain"][SYSTEM], "celery-udrain")
+    return {"udrain": f["to_empty"], "udrain_run": f["running"], "uspawn": f["first"]}
 
 
 def t_drain1(cfg):
-    """Drain with 1 worker, then the latency test on that worker once idle."""
-    r, noop, counter = _setup()
-    n = cfg["n_drain"][SYSTEM]
-    for _ in range(n):
-        noop.delay()
-    try:
-        return common.drain_then_latency(
-            cfg, lambda lat_env, log: [common.start(_worker(1), env={**_env(), **lat_env}, log=log)],
-            lambda: n - int(r.get(counter) or 0), n, lambda t0: noop.delay(t0=t0),
-            "celery-drain1")
-    finally:
-        r.delete(*KEYS)
-
-
-def t_drain2(cfg):
-    return _drain(cfg, 2, "drain2")
+    f = _drain(cfg, 1, cfg["n_drain"][SYSTEM], "celery-drain1")
+    return {"drain1": f["running"]}
 
 
 def t_latency(cfg):
-    r, noop, _ = _setup()
-    lat = common.LatencyFile("celery")
-    log = common.log_path("celery-latency")
-    p = common.start(_worker(1), env={**_env(), **lat.env}, log=log)
+    r, noop = _setup()
     try:
-        res = common.measure_latency(lambda t0: noop.delay(t0=t0), lat, cfg["n_lat"], [p],
-                                     timeout=cfg["timeout"], what="celery worker", log=log)
+        res = measure.latency_run(_worker("lat"), _env(), lambda t0: noop.delay(t0=t0), cfg,
+                                 "celery-latency")
     finally:
-        common.stop(p)
-        lat.cleanup()
         r.delete(*KEYS)
     return {"lat_p50": res["p50"], "lat_p99": res["p99"]}
 
 
 TESTS = {
     "enqueue": (t_enqueue, ["enq1"]),
-    "drain1": (t_drain1, ["drain1", "startup", "lat_p50", "lat_p99"]),
-    "drain2": (t_drain2, ["drain2"]),
+    "udrain": (t_udrain, ["udrain", "udrain_run", "uspawn"]),
+    "drain1": (t_drain1, ["drain1"]),
     "latency": (t_latency, ["lat_p50", "lat_p99"]),
 }

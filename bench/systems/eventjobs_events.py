@@ -1,23 +1,33 @@
-"""eventjobs, the event half: `publish()`, `publish_many()`, `consume bench` (group "bench").
+"""eventjobs, the event half: `publish()`, `publish_many()`, `manage.py consume bench`.
 
 The consumer is benchapp/consumers.py (`@eventjobs.consumer("bench")`, no-op handler).
-Progress is read from the group's cursor rows (see Progress): exact and cheap to poll.
-Events carry one of 1,000 keys so that 2 processes can share the group's partitions.
+Every consume figure is `consume bench --burst` (it exits once every event committed
+before it started is handled) over a backlog published before it starts: events/s from
+the first event handled (the handler notes that time once per process) to the exit of
+the last process; the start-up before it is reported apart. The group is new (it starts
+at the beginning of the log) unless the database holds old events. That everything was
+handled is checked afterwards with `eventjobs_status --json` (lag 0).
+
+Databases: `bench_eventjobs_events` (emptied between tests); for the fresh-table row a
+brand-new copy of a migrated, never-used template each pass (`bench_eventjobs_fresh`);
+and the scale database (1,000,000 old, already consumed events; setup_scale).
 """
 
 from __future__ import annotations
 
 import io
-import sys
+import json
 import time
 
 import common
+import measure
 
 from systems import _django as dj
 
 SYSTEM = "eventjobs"
 GROUP = "bench"
-CONSUMER = [*dj.MANAGE, "consume", GROUP]
+CONSUME = [*dj.MANAGE, "consume", GROUP]
+KEYS = 1000  # keyed events carry one of 1,000 keys, so a group's partitions can spread
 
 
 def _init(cfg):
@@ -28,83 +38,11 @@ def _init(cfg):
         raise RuntimeError(f"eventjobs is not importable ({exc})") from exc
     import eventjobs
 
-    missing = [n for n in ("publish", "publish_many", "consumer") if not hasattr(eventjobs, n)]
-    if missing:
-        raise RuntimeError(f"eventjobs event API missing: {', '.join(missing)}")
     return eventjobs
 
 
-class Progress:
-    """Exact progress of group "bench" over a backlog, from its cursor rows only.
-
-    `eventjobs_status` caps lag at LAG_CAP (10,000) and counts events to get it, too
-    costly to poll 40 times a second. Instead: read the backlog's (id, key_hash) once,
-    bucket the ids by partition (abs(key_hash) % partitions, 0 without a key), and
-    each poll reads the group's few cursor rows and bisects. Valid because the backlog
-    is published by this process alone, in order, so (txid, id) order is id order.
-    """
-
-    def __init__(self, after_id: int):
-        from bisect import bisect_right
-
-        self._bisect = bisect_right
-        rows = dj.raw("SELECT id, key_hash FROM eventjobs_event WHERE id > %s ORDER BY id",
-                      [after_id])
-        parts = dj.raw("SELECT partitions FROM eventjobs_consumer_group WHERE name = %s",
-                       [GROUP])
-        if parts:
-            self.partitions = int(parts[0][0])
-        else:
-            from eventjobs.conf import eventjobs_settings
-
-            self.partitions = eventjobs_settings().partitions
-        self.ids: dict[int, list[int]] = {}
-        for eid, kh in rows:
-            p = 0 if kh is None else abs(int(kh)) % self.partitions
-            self.ids.setdefault(p, []).append(eid)
-        self.n = len(rows)
-
-    def remaining(self) -> int:
-        cur = dj.raw("SELECT partition, event_id FROM eventjobs_cursor WHERE group_name = %s",
-                     [GROUP])
-        done = sum(self._bisect(self.ids.get(p, ()), e) for p, e in cur)
-        return self.n - done
-
-
-def _last_id() -> int:
-    return int(dj.raw("SELECT coalesce(max(id), 0) FROM eventjobs_event")[0][0])
-
-
-def _publish_tracked(ej, n, chunk=10000) -> Progress:
-    before = _last_id()
-    _publish_backlog(ej, n, chunk)
-    dj.analyze("eventjobs_event")
-    pr = Progress(before)
-    if pr.n != n:
-        raise RuntimeError(f"{pr.n} events in the log after publishing {n}")
-    return pr
-
-
-def _reset():
-    tables = [t for (t,) in dj.raw(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-        "AND tablename LIKE 'eventjobs\\_%%' AND tablename NOT IN ('eventjobs_job', "
-        "'eventjobs_worker')")]
-    if tables:
-        dj.raw(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-
-
-KEYS = 1000  # events carry one of 1,000 keys, so a group's key partitions can spread
-
-
-def _event(i, data=None):
-    return {"type": "bench.noop", "data": data, "key": f"k{i % KEYS}", "source": None}
-
-
-def _publish_backlog(ej, n, chunk=10000):
-    batch = [_event(i) for i in range(chunk)]
-    for i in range(0, n, chunk):
-        ej.publish_many(batch[: min(chunk, n - i)])
+def _env(cfg, extra=None):
+    return {**dj.env_for(SYSTEM, cfg["db"]), **(extra or {})}
 
 
 def setup(cfg):
@@ -112,162 +50,227 @@ def setup(cfg):
     dj.migrate()
 
 
+# ---------------------------------------------------------------------------
+# the rows a test adds, and their removal
+
+
+def _baseline() -> int:
+    if not dj.raw("SELECT to_regclass('bench_baseline') IS NOT NULL")[0][0]:
+        return 0
+    got = dj.raw("SELECT id FROM bench_baseline WHERE name = 'event'")
+    return int(got[0][0]) if got else 0
+
+
+def _cleanup(base: int) -> None:
+    """Remove the events (and, on empty tables, the groups) tests added."""
+    if not dj.raw("SELECT 1 FROM eventjobs_event WHERE id > %s LIMIT 1", [base]):
+        return
+    if base == 0:
+        tables = [t for (t,) in dj.raw(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename LIKE 'eventjobs\\_%%' AND tablename NOT IN ('eventjobs_job', "
+            "'eventjobs_worker')")]
+        dj.raw(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        return
+    from django.db import transaction
+
+    with transaction.atomic():  # the pruner's flag is transaction-local
+        dj.raw("SELECT set_config('eventjobs.pruning', 'on', true)")
+        dj.raw("DELETE FROM eventjobs_event WHERE id > %s", [base])
+    dj.raw("VACUUM eventjobs_event")
+
+
+def _event(i, data=None, keyed=True):
+    return {"type": "bench.noop", "data": data, "key": f"k{i % KEYS}" if keyed else None,
+            "source": None}
+
+
+def _publish_many(ej, n, chunk=10000, keyed=True):
+    batch = [_event(i, keyed=keyed) for i in range(chunk)]
+    for i in range(0, n, chunk):
+        ej.publish_many(batch[: min(chunk, n - i)])
+
+
+def _publish_one_by_one(ej, n, transactions=10, procs=2):
+    """n keyless `publish()` calls in `transactions` transactions, from `procs` forked
+    processes at once (the calls are Python-bound; this only shortens the fill)."""
+    import os
+
+    from django.db import connections, transaction
+
+    per = -(-n // transactions)
+    chunks = [min(per, n - i) for i in range(0, n, per)]
+    connections.close_all()  # each child opens its own connection
+    pids = []
+    for k in range(procs):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            code = 0
+            try:
+                for size in chunks[k::procs]:
+                    with transaction.atomic():
+                        for _ in range(size):
+                            ej.publish("bench.noop")
+            except BaseException:
+                code = 1
+            finally:
+                os._exit(code)
+        pids.append(pid)
+    failed = [pid for pid in pids if os.waitpid(pid, 0)[1] != 0]
+    if failed:
+        raise RuntimeError(f"publishing the fresh backlog failed in {len(failed)} process(es)")
+
+
+def _lag() -> dict:
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    call_command("eventjobs_status", "--json", stdout=out)
+    groups = json.loads(out.getvalue()).get("groups", {})
+    if isinstance(groups, list):
+        groups = {g.get("name"): g for g in groups}
+    return groups.get(GROUP) or {}
+
+
+def _consume_burst(cfg, procs: int, what: str, env=None, on_tick=None) -> dict:
+    return common.run_burst([[*CONSUME, "--burst"]] * procs, _env(cfg, env), cfg["timeout"],
+                            what, common.log_path(what), on_tick=on_tick)
+
+
+def _timed_consume(cfg, n: int, procs: int, what: str, on_tick=None) -> dict:
+    """`procs` x `consume bench --burst` over the n events just published: events/s from
+    the first event handled (any process) to the last exit, and the start-up before it."""
+    first = measure.FirstFile(what)
+    run = _consume_burst(cfg, procs, what, first.env, on_tick)
+    t1 = first.earliest()
+    lag = _lag()
+    if lag.get("lag") != 0:
+        raise RuntimeError(f"{what}: group not caught up after --burst: {lag}")
+    return {"rate": n / max(run["exit"] - t1, 1e-6), "startup": t1 - run["spawn"],
+            "total": n / (run["exit"] - run["spawn"]), **run}
+
+
+# ---------------------------------------------------------------------------
+# tests
+
+
 def t_publish(cfg):
     ej = _init(cfg)
-    _reset()
-    out = {"pub1": common.timed_loop(lambda i: ej.publish("bench.noop", key=f"k{i % KEYS}"),
+    base = _baseline()
+    _cleanup(base)
+    out = {"pub1": measure.timed_loop(lambda i: ej.publish("bench.noop", key=f"k{i % KEYS}"),
                                      cfg["n_pub"])}
     batch = [_event(i) for i in range(1000)]
-    out["pubbulk"] = common.timed_loop(lambda i: ej.publish_many(batch),
+    out["pubbulk"] = measure.timed_loop(lambda i: ej.publish_many(batch),
                                        max(1, cfg["n_pubbulk"] // 1000), warmup=1) * 1000
-    _reset()
+    _cleanup(base)
     return out
 
 
-def _consume(cfg, procs_n, progress, what, window=None):
-    """Start procs_n `consume bench` processes on a backlog of n; rate of lag decrease.
-
-    Without `window`: until the lag is 0. With it: over `window` seconds after the
-    first observed progress (for the 1M backlog).
-    """
-    log = common.log_path(what)
-    procs = [common.start(CONSUMER, env=dj.env_for(SYSTEM, cfg["db"]), log=log)
-             for _ in range(procs_n)]
-    try:
-        n = progress.remaining()
-        if window is None:
-            return common.measure_drain(progress.remaining, n, procs, cfg["timeout"], "consume",
-                                        log)
-        t_start = time.perf_counter()
-        first = None
-        while True:
-            lag = progress.remaining()
-            now = time.perf_counter()
-            if first is None and lag < n:
-                first = (now, lag)
-            if first and (now - first[0] >= window or lag == 0):
-                return {"rate": (first[1] - lag) / max(now - first[0], 1e-6),
-                        "startup": first[0] - t_start}
-            if now - t_start > cfg["timeout"]:
-                raise RuntimeError("consumer made no progress")
-            common.check_alive(procs, "consume", log)
-            time.sleep(common.POLL_INTERVAL)
-    finally:
-        for p in procs:
-            common.stop(p)
-
-
-def _consume_test(cfg, procs_n, key):
+def t_fresh(cfg):
+    """Keyless events published one by one (10 transactions), never analyzed, one process."""
     ej = _init(cfg)
-    _reset()
-    pr = _publish_tracked(ej, cfg["n_backlog"])
-    r = _consume(cfg, procs_n, pr, f"eventjobs-consume{procs_n}")
-    _reset()
+    base = _baseline()
+    if base:  # the scale database
+        _cleanup(base)
+    else:  # a brand-new database: keep autovacuum from analyzing the burst before it is read
+        dj.raw("ALTER TABLE eventjobs_event SET (autovacuum_enabled = false)")
+    n = cfg["n_fresh"]
+    _publish_one_by_one(ej, n)
+    r = _timed_consume(cfg, n, 1, "eventjobs-fresh")
+    stats = dj.raw("SELECT last_analyze, last_autoanalyze FROM pg_stat_user_tables "
+                   "WHERE relname = 'eventjobs_event'")
+    if not base and stats and any(stats[0]):
+        raise RuntimeError(f"the event table was analyzed during the fresh-table row: {stats}")
+    if base:
+        _cleanup(base)
+    return {"cons_fresh": r["rate"], "cons_startup": r["startup"]}
+
+
+def _keyed(cfg, procs: int, key: str):
+    ej = _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    n = cfg["n_backlog"]
+    _publish_many(ej, n)
+    dj.analyze("eventjobs_event")
+    r = _timed_consume(cfg, n, procs, f"eventjobs-consume{procs}")
+    _cleanup(base)
     return {key: r["rate"]}
 
 
 def t_consume1(cfg):
-    """Consume with 1 process, then the latency test on that consumer once idle."""
-    ej = _init(cfg)
-    _reset()
-    pr = _publish_tracked(ej, cfg["n_backlog"])
-    env = dj.env_for(SYSTEM, cfg["db"])
-    out = common.drain_then_latency(
-        cfg, lambda lat_env, log: [common.start(CONSUMER, env={**env, **lat_env}, log=log)],
-        pr.remaining, pr.n, lambda t0: ej.publish("bench.noop", {"t0": t0}, key=f"k{int(t0 * 1e6) % KEYS}"), "eventjobs-consume1",
-        keys=("cons1", "_startup", "elat_p50", "elat_p99"))
-    _reset()
-    return out
+    """Keyed events (publish_many), ANALYZE after the fill, one process."""
+    return _keyed(cfg, 1, "cons1")
 
 
 def t_consume2(cfg):
-    return _consume_test(cfg, 2, "cons2")
+    return _keyed(cfg, 2, "cons2")
 
 
 def t_latency(cfg):
     ej = _init(cfg)
-    _reset()
-    lat = common.LatencyFile("eventjobs-events")
-    log = common.log_path("eventjobs-elatency")
-    p = common.start(CONSUMER, env={**dj.env_for(SYSTEM, cfg["db"]), **lat.env}, log=log)
-    try:
-        r = common.measure_latency(lambda t0: ej.publish("bench.noop", {"t0": t0}, key=f"k{int(t0 * 1e6) % KEYS}"), lat,
-                                   cfg["n_lat"], [p], timeout=cfg["timeout"],
-                                   what="consume", log=log)
-    finally:
-        common.stop(p)
-        lat.cleanup()
-    _reset()
+    base = _baseline()
+    _cleanup(base)
+
+    def send(t0):
+        ej.publish("bench.noop", {"t0": t0}, key=f"k{int(t0 * 1e6) % KEYS}")
+
+    r = measure.latency_run(CONSUME, _env(cfg), send, cfg, "eventjobs-elatency")
+    _cleanup(base)
     return {"elat_p50": r["p50"], "elat_p99": r["p99"]}
 
 
+def t_rss(cfg):
+    """Consumer RSS over n_rss keyed events: sampled every 0.25 s, the sample at 10% of the
+    run and the last one."""
+    ej = _init(cfg)
+    _cleanup(_baseline())
+    n = cfg["n_rss"]
+    _publish_many(ej, n, chunk=20000)
+    dj.analyze("eventjobs_event")
+    samples: list[tuple[float, float]] = []
+    r = _timed_consume(cfg | {"timeout": cfg["timeout_rss"]}, n, 1, "eventjobs-rss-consume",
+                       on_tick=lambda ps: samples.append((time.time(), common.pgroup_rss_mb(ps[0]))))
+    early, end = measure.rss_at(samples, r["spawn"] + r["startup"], r["exit"])
+    _cleanup(0)
+    return {"rss_c_early": early, "rss_c_end": end, "rss_c_rate": r["rate"]}
+
+
 # ---------------------------------------------------------------------------
-# scale
+# the scale database
 
 
 def setup_scale(cfg):
+    """1,000,000 old events, already consumed by group "bench": a template batch published
+    through the public API, cloned in SQL (10 transactions), then `consumer_group reset
+    bench --to-end`. Runs after eventjobs_jobs.setup_scale (which migrated)."""
+    from django.core.management import call_command
+
     ej = _init(cfg)
     dj.migrate()
-    _publish_backlog(ej, cfg["scale_events"], chunk=20000)
+    _consume_burst(cfg, 1, "eventjobs-scale-setup")  # registers the group
+    _publish_many(ej, 1000, chunk=1000)
+    first = int(dj.raw("SELECT min(id) FROM eventjobs_event")[0][0])
+    per = cfg["scale_events"] // 10
+    for _ in range(10):
+        dj.raw("INSERT INTO eventjobs_event (type, key, key_hash, data, source) "
+               "SELECT t.type, t.key, t.key_hash, t.data, t.source FROM eventjobs_event t, "
+               "generate_series(1, %s) WHERE t.id BETWEEN %s AND %s",
+               [per // 1000, first, first + 999])
+    call_command("consumer_group", "reset", GROUP, "--to-end", stdout=io.StringIO(),
+                 stderr=io.StringIO())
     dj.raw("VACUUM ANALYZE eventjobs_event")
-
-
-def t_scale_consume(cfg):
-    """Consume rate over a window, with the backlog topped up to scale_events first."""
-    ej = _init(cfg)
-    target = cfg["scale_events"]
-    pr = Progress(0)
-    left = pr.remaining()
-    if left < target:
-        _publish_backlog(ej, target - left, chunk=20000)
-        dj.analyze("eventjobs_event")
-        pr = Progress(0)
-    r = _consume(cfg, 1, pr, "eventjobs-scale-consume", window=cfg["scale_window"])
-    # Replay from the start next pass (the public command), so the backlog is 1M again
-    # without publishing it anew; if that fails, the next pass tops the backlog up.
-    try:
-        from django.core.management import call_command
-
-        call_command("consumer_group", "reset", GROUP, "--to-beginning",
-                     stdout=io.StringIO(), stderr=io.StringIO())
-    except Exception as exc:  # noqa: BLE001 - fall back to the top-up
-        print(f"consumer_group reset failed: {exc}", file=sys.stderr)
-    return {"s_ev_cons": r["rate"]}
-
-
-def t_rss(cfg):
-    """Consumer RSS after 10% and after all of n_rss events."""
-    ej = _init(cfg)
-    _reset()
-    n = cfg["n_rss"]
-    pr = _publish_tracked(ej, n, chunk=20000)
-    samples = {}
-    holder = {}
-
-    def on_progress(lag):
-        if "early" not in samples and n - lag >= n // 10 and "p" in holder:
-            samples["early"] = common.pgroup_rss_mb(holder["p"])
-
-    log = common.log_path("eventjobs-rss-consume")
-    p = common.start(CONSUMER, env=dj.env_for(SYSTEM, cfg["db"]), log=log)
-    holder["p"] = p
-    try:
-        r = common.measure_drain(pr.remaining, n, [p], cfg["timeout_rss"], "consume", log,
-                                 on_progress=on_progress)
-        time.sleep(0.3)
-        samples["end"] = common.pgroup_rss_mb(p)
-    finally:
-        common.stop(p)
-    _reset()
-    return {"rss_c_early": samples.get("early"), "rss_c_end": samples["end"],
-            "rss_c_rate": r["rate"]}
+    dj.raw("CREATE TABLE IF NOT EXISTS bench_baseline (name text PRIMARY KEY, id bigint)")
+    dj.raw("INSERT INTO bench_baseline SELECT 'event', coalesce(max(id), 0) FROM eventjobs_event "
+           "ON CONFLICT (name) DO UPDATE SET id = excluded.id")
 
 
 TESTS = {
     "publish": (t_publish, ["pub1", "pubbulk"]),
-    "consume1": (t_consume1, ["cons1", "elat_p50", "elat_p99"]),
+    "fresh": (t_fresh, ["cons_fresh"]),
+    "consume1": (t_consume1, ["cons1"]),
     "consume2": (t_consume2, ["cons2"]),
     "latency": (t_latency, ["elat_p50", "elat_p99"]),
-    "scale_consume": (t_scale_consume, ["s_ev_cons"]),
     "rss": (t_rss, ["rss_c_early", "rss_c_end", "rss_c_rate"]),
 }

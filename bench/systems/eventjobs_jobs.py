@@ -1,13 +1,14 @@
-"""eventjobs, the job half: `noop.enqueue()`, `eventjobs.enqueue_many()`, `runworker`.
+"""eventjobs, the job half, driven as a user drives it: `noop.enqueue()`,
+`eventjobs.enqueue_many()` and `manage.py runworker` with its default options.
 
-"1 / 2 workers" is `runworker --concurrency 1 / 2` (one supervisor, 1 or 2 child
-processes each running one job at a time).
+Every drain runs `runworker --burst` (it exits once nothing is due) and is timed by the
+harness from spawn to exit; first start and last finish come afterwards from the jobs'
+own started_at / finished_at. Nothing polls the job table while a drain runs.
 
-Scale tests use their own databases, filled once per invocation (setup_scale):
-  bench_eventjobs_fin: 1,000,000 finished (SUCCESSFUL) jobs, cloned in SQL from a
-                        job enqueued through the public API;
-  bench_eventjobs_fut: 200,000 future-dated jobs, enqueued through enqueue_many with
-                        run_after one day ahead (status SCHEDULED).
+The same tests run in two databases: `bench_eventjobs` (emptied between tests) and the
+scale database (setup_scale: 1,000,000 finished jobs, 200,000 jobs scheduled for
+tomorrow and the 1,000,000 old events of eventjobs_events.setup_scale), where each test
+deletes only the rows it added, then VACUUMs.
 """
 
 from __future__ import annotations
@@ -16,21 +17,17 @@ import datetime as dt
 import time
 
 import common
+import measure
 
 from systems import _django as dj
 
 SYSTEM = "eventjobs"
 TABLE = "eventjobs_job"
+RUNWORKER = [*dj.MANAGE, "runworker"]
 
 
-def WORKER(conc: int) -> list[str]:
-    return [*dj.MANAGE, "runworker", "--concurrency", str(conc), "--queue", "default"]
-
-
-def _init(cfg, db=None):
+def _init(cfg):
     cfg["system"] = SYSTEM
-    if db:
-        cfg["db"] = db
     try:
         dj.setup_django(SYSTEM, cfg["db"])
     except ImportError as exc:
@@ -42,13 +39,8 @@ def _init(cfg, db=None):
         raise RuntimeError(f"TASKS default backend is {type(backend)!r}, not eventjobs")
 
 
-def _enqueue_many():
-    import eventjobs
-
-    try:
-        return eventjobs.enqueue_many
-    except AttributeError:
-        raise RuntimeError("eventjobs.enqueue_many is missing (bulk enqueue API)") from None
+def _env(cfg, extra=None):
+    return {**dj.env_for(SYSTEM, cfg["db"]), **(extra or {})}
 
 
 def setup(cfg):
@@ -56,215 +48,216 @@ def setup(cfg):
     dj.migrate()
 
 
-def _reset():
-    dj.raw(f"TRUNCATE {TABLE} RESTART IDENTITY")
+# ---------------------------------------------------------------------------
+# the rows a test adds, and their removal
 
 
-def _remaining() -> int:
-    # One count per status, so each is answered from its partial index: a single
-    # `status IN (...)` count would scan the whole table (1M rows in the scale tests)
-    # 40 times a second and slow the worker it is measuring.
-    return dj.count(
-        f"SELECT (SELECT count(*) FROM {TABLE} WHERE status = 'READY')"
-        f" + (SELECT count(*) FROM {TABLE} WHERE status = 'RUNNING')")
+def _baseline() -> int:
+    """Highest job id that belongs to the database's preloaded rows (0 if none)."""
+    rows = dj.raw("SELECT to_regclass('bench_baseline') IS NOT NULL")
+    if not rows[0][0]:
+        return 0
+    got = dj.raw("SELECT id FROM bench_baseline WHERE name = 'job'")
+    return int(got[0][0]) if got else 0
 
 
-def _check_all_successful(expect_min: int) -> None:
-    rows = dict(dj.raw(f"SELECT status, count(*) FROM {TABLE} GROUP BY status"))
-    bad = {k: v for k, v in rows.items() if k != "SUCCESSFUL"}
-    if bad or rows.get("SUCCESSFUL", 0) < expect_min:
-        raise RuntimeError(f"jobs not all successful after drain: {rows}")
+def _cleanup(base: int) -> None:
+    """Remove the rows tests added (none is the usual case before a test)."""
+    if not dj.raw(f"SELECT 1 FROM {TABLE} WHERE id > %s LIMIT 1", [base]):
+        return
+    if base == 0:
+        dj.raw(f"TRUNCATE {TABLE} RESTART IDENTITY")
+    else:  # keep the preloaded rows; VACUUM so the next test does not walk dead ones
+        dj.raw(f"DELETE FROM {TABLE} WHERE id > %s", [base])
+        dj.raw(f"VACUUM {TABLE}")
+
+
+def _span(base: int) -> dict:
+    """First start, last finish (db epoch s) and outcome counts of the jobs after `base`."""
+    row = dj.raw(
+        f"SELECT extract(epoch FROM min(started_at)), extract(epoch FROM max(finished_at)),"
+        f" count(*) FILTER (WHERE status = 'SUCCESSFUL'), count(*) FROM {TABLE}"
+        " WHERE id > %s", [base])[0]
+    return {"first": float(row[0] or 0), "last": float(row[1] or 0), "ok": row[2], "all": row[3]}
+
+
+def _check(span: dict, n: int, what: str) -> None:
+    if span["ok"] != n or span["all"] != n:
+        raise RuntimeError(f"{what}: {span['ok']} of {n} jobs SUCCESSFUL ({span['all']} rows)")
 
 
 def _bulk(n: int, task=None, chunk: int = 1000) -> None:
-    enqueue_many = _enqueue_many()
+    import eventjobs
+
     task = task or dj.noop_task()
     for i in range(0, n, chunk):
-        enqueue_many(task, [((), {})] * min(chunk, n - i))
-
-
-def t_enqueue(cfg):
-    _init(cfg)
-    _reset()
-    out = {"enq1": dj.enqueue_1by1(cfg)}
-    _reset()
-    try:
-        enqueue_many = _enqueue_many()
-        noop = dj.noop_task()
-        batch = [((), {})] * 1000
-        out["enqbulk"] = common.timed_loop(lambda i: enqueue_many(noop, batch),
-                                           max(1, cfg["n_bulk"] // 1000), warmup=1) * 1000
-    except Exception as exc:
-        out["enqbulk"] = f"error: {type(exc).__name__}: {exc}"
-    _reset()
-    return out
-
-
-def _fill(n):
-    try:
-        _bulk(n)
-    except RuntimeError:  # no enqueue_many: one transaction of single enqueues
-        dj.fill_in_one_transaction(n)
-
-
-def _drain(cfg, conc, n, reset=True):
-    if reset:
-        _reset()
-    before = dj.count(f"SELECT count(*) FROM {TABLE} WHERE status = 'SUCCESSFUL'")
-    r = dj.drain(cfg, _fill, _remaining, [WORKER(conc)], f"eventjobs-drain{conc}", n,
-                 table=TABLE)
-    if reset:
-        _check_all_successful(n)
-    else:
-        after = dj.count(f"SELECT count(*) FROM {TABLE} WHERE status = 'SUCCESSFUL'")
-        if after - before != n:
-            raise RuntimeError(f"only {after - before} of {n} jobs ended SUCCESSFUL")
-    return r
-
-
-def t_drain1(cfg):
-    """Drain with 1 worker, then the latency test on that worker once idle."""
-    _init(cfg)
-    _reset()
-    n = cfg["n_drain"][SYSTEM]
-
-    def between():
-        _check_all_successful(n)
-        _reset()
-
-    out = dj.drain_latency(cfg, _fill, _remaining, WORKER(1), "eventjobs-drain1", n,
-                           cleanup=between, table=TABLE)
-    _reset()
-    return out
-
-
-def t_drain2(cfg):
-    _init(cfg)
-    r = _drain(cfg, 2, cfg["n_drain"][SYSTEM])
-    _reset()
-    return {"drain2": r["rate"]}
-
-
-def t_latency(cfg):
-    _init(cfg)
-    _reset()
-    r = dj.latency(cfg, WORKER(1), "eventjobs-latency")
-    _reset()
-    return {"lat_p50": r["p50"], "lat_p99": r["p99"]}
+        eventjobs.enqueue_many(task, [((), {})] * min(chunk, n - i))
 
 
 # ---------------------------------------------------------------------------
-# scale
+# tests
+
+
+def t_enqueue(cfg):
+    import eventjobs
+
+    _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    out = {"enq1": dj.enqueue_1by1(cfg)}
+    _cleanup(base)
+    noop = dj.noop_task()
+    batch = [((), {})] * 1000
+    out["enqbulk"] = measure.timed_loop(lambda i: eventjobs.enqueue_many(noop, batch),
+                                       max(1, cfg["n_bulk"] // 1000), warmup=1) * 1000
+    _cleanup(base)
+    return out
+
+
+def _burst(cfg, procs: int, what: str, on_tick=None) -> dict:
+    """Jobs are queued: run `procs` x `runworker --burst` (default options) until all exit."""
+    return common.run_burst([[*RUNWORKER, "--burst"]] * procs, _env(cfg), cfg["timeout"],
+                            what, common.log_path(what), on_tick=on_tick)
+
+
+def t_udrain(cfg):
+    """As a user runs it: n jobs enqueued one by one in one transaction, no ANALYZE; then
+    two `runworker --burst` with default options, started together; spawn -> both exit."""
+    _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    n = cfg["n_udrain"][SYSTEM]
+    dj.fill_in_one_transaction(n)
+    run = _burst(cfg, 2, "eventjobs-udrain")
+    span = _span(base)
+    _check(span, n, "udrain")
+    f = measure.drain_figures(n, run, span["first"], span["last"], dj.clock_offset())
+    _cleanup(base)
+    return {"udrain": f["total"], "udrain_run": f["running"], "uspawn": f["first_start"]}
+
+
+def t_drain1(cfg):
+    """One `runworker --burst` (default options) on n jobs enqueued in bulk:
+    first job started -> last job finished."""
+    _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    n = cfg["n_drain"][SYSTEM]
+    _bulk(n)
+    run = _burst(cfg, 1, "eventjobs-drain1")
+    span = _span(base)
+    _check(span, n, "drain1")
+    f = measure.drain_figures(n, run, span["first"], span["last"], dj.clock_offset())
+    _cleanup(base)
+    return {"drain1": f["busy"]}
+
+
+def _send(task):
+    return lambda t0: task.enqueue(t0=t0)
+
+
+def t_latency(cfg):
+    """enqueue -> start on an idle `runworker --queue default` (default options)."""
+    _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    r = measure.latency_run([*RUNWORKER, "--queue", "default"], _env(cfg),
+                           _send(dj.noop_task()), cfg, "eventjobs-latency")
+    _cleanup(base)
+    return {"lat_p50": r["p50"], "lat_p99": r["p99"]}
+
+
+def t_latency_load(cfg):
+    """The latency test on queue `default` while `runworker --queue slow` drains a backlog."""
+    _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    noop = dj.noop_task()
+    slow = noop.using(queue_name="slow")
+    _bulk(cfg["n_slow_backlog"], task=slow, chunk=5000)
+    log = common.log_path("eventjobs-slow")
+    drainer = common.start([*RUNWORKER, "--queue", "slow"], env=_env(cfg), log=log)
+    try:
+        # Under way: one slow job done (id > base: the pk index, cheap; 10 checks a second).
+        common.wait_for(lambda: bool(dj.raw(
+            f"SELECT 1 FROM {TABLE} WHERE id > %s AND status = 'SUCCESSFUL' LIMIT 1", [base])),
+            cfg["timeout"], "the slow queue's drain to start", [drainer], log)
+        r = measure.latency_run([*RUNWORKER, "--queue", "default"], _env(cfg), _send(noop), cfg,
+                               "eventjobs-latency-load")
+        left = dj.raw(f"SELECT 1 FROM {TABLE} WHERE queue = 'slow' AND status = 'READY' LIMIT 1")
+        if not left:
+            raise RuntimeError("the slow backlog ran out before the latency samples ended; "
+                               "raise n_slow_backlog")
+    finally:
+        common.stop(drainer)
+    _cleanup(base)
+    return {"llat_p50": r["p50"], "llat_p99": r["p99"]}
+
+
+def t_rss(cfg):
+    """RSS of one `runworker --burst` (supervisor + children) over n_rss jobs, sampled
+    every 0.25 s: the sample at 10% of the drain and the last one before its last job
+    finished (after that, children exit one by one)."""
+    _init(cfg)
+    base = _baseline()
+    _cleanup(base)
+    n = cfg["n_rss"]
+    _bulk(n, chunk=5000)
+    samples: list[tuple[float, float]] = []
+
+    def sample(procs):
+        samples.append((time.time(), sum(common.pgroup_rss_mb(p) for p in procs)))
+
+    run = _burst(cfg | {"timeout": cfg["timeout_rss"]}, 1, "eventjobs-rss", on_tick=sample)
+    span = _span(base)
+    _check(span, n, "rss")
+    off = dj.clock_offset()
+    f = measure.drain_figures(n, run, span["first"], span["last"], off)
+    early, end = measure.rss_at(samples, span["first"] - off, span["last"] - off)
+    _cleanup(base)
+    return {"rss_w_early": early, "rss_w_end": end, "rss_w_rate": f["busy"]}
+
+
+# ---------------------------------------------------------------------------
+# the scale database
 
 
 def _clone_finished(n: int) -> None:
     """Insert n SUCCESSFUL jobs by cloning one job row in SQL (fast, same shape)."""
-    noop = dj.noop_task()
-    noop.enqueue()
+    dj.noop_task().enqueue()
     cols = [c for (c,) in dj.raw(
         "SELECT column_name FROM information_schema.columns WHERE table_name = %s "
         "AND column_name <> 'id' ORDER BY ordinal_position", [TABLE])]
-    override = {
-        "status": "'SUCCESSFUL'",
-        "started_at": "now() - interval '1 day'",
-        "finished_at": "now() - interval '1 day'",
-        "last_attempted_at": "now() - interval '1 day'",
-        "enqueued_at": "now() - interval '1 day'",
-        "run_after": "now() - interval '1 day'",
-        "attempt": "1",
-        "lease_token": "NULL",
-        "lease_expires_at": "NULL",
-    }
+    day_ago = "now() - interval '1 day'"
+    override = {"status": "'SUCCESSFUL'", "started_at": day_ago, "finished_at": day_ago,
+                "last_attempted_at": day_ago, "enqueued_at": day_ago, "run_after": day_ago,
+                "attempt": "1", "lease_token": "NULL", "lease_expires_at": "NULL"}
     sel = ", ".join(override.get(c, f"t.{c}") for c in cols)
     template = dj.raw(f"SELECT max(id) FROM {TABLE}")[0][0]
-    step = 100_000
-    for i in range(0, n, step):
-        k = min(step, n - i)
+    for i in range(0, n, 100_000):
         dj.raw(f"INSERT INTO {TABLE} ({', '.join(cols)}) SELECT {sel} FROM {TABLE} t, "
-               f"generate_series(1, %s) WHERE t.id = %s", [k, template])
+               f"generate_series(1, %s) WHERE t.id = %s", [min(100_000, n - i), template])
     dj.raw(f"DELETE FROM {TABLE} WHERE id = %s", [template])
-    dj.raw(f"VACUUM ANALYZE {TABLE}")
 
 
-def setup_scale_fin(cfg):
+def setup_scale(cfg):
+    """Preload the scale database's job table (its events: eventjobs_events.setup_scale)."""
     _init(cfg)
     dj.migrate()
     _clone_finished(cfg["scale_finished"])
-
-
-def setup_scale_fut(cfg):
-    _init(cfg)
-    dj.migrate()
-    noop = dj.noop_task().using(run_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
-    _bulk(cfg["scale_future"], task=noop, chunk=5000)
+    tomorrow = dj.noop_task().using(run_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
+    _bulk(cfg["scale_future"], task=tomorrow, chunk=5000)
     dj.raw(f"VACUUM ANALYZE {TABLE}")
-    n = dj.count(f"SELECT count(*) FROM {TABLE} WHERE run_after > now()")
-    if n < cfg["scale_future"]:
-        raise RuntimeError(f"only {n} future-dated jobs after fill")
-
-
-def _scale(cfg, prefix):
-    n = cfg["n_drain_scale"]
-    # Remove the previous pass's finished jobs in the future-dated DB (keep 200k future only);
-    # the finished DB keeps growing a little (>= 1M finished).
-    if prefix == "fut":
-        dj.raw(f"DELETE FROM {TABLE} WHERE status = 'SUCCESSFUL'")
-    r = _drain(cfg, 1, n, reset=False)
-    lat = dj.latency(cfg, WORKER(1), f"eventjobs-{prefix}-latency")
-    if prefix == "fut":
-        dj.raw(f"DELETE FROM {TABLE} WHERE status = 'SUCCESSFUL'")
-        left = dj.count(f"SELECT count(*) FROM {TABLE} WHERE status = 'SCHEDULED'")
-        if left < cfg["scale_future"]:
-            raise RuntimeError(f"future-dated jobs ran early: {left} left")
-    return {f"s_{prefix}_drain": r["rate"], f"s_{prefix}_p50": lat["p50"],
-            f"s_{prefix}_p99": lat["p99"]}
-
-
-def t_scale_fin(cfg):
-    _init(cfg, cfg["db_fin"])
-    return _scale(cfg, "fin")
-
-
-def t_scale_fut(cfg):
-    _init(cfg, cfg["db_fut"])
-    return _scale(cfg, "fut")
-
-
-def t_rss(cfg):
-    """Worker RSS (supervisor + child) after 10% and after 100% of n_rss jobs."""
-    _init(cfg)
-    _reset()
-    n = cfg["n_rss"]
-    _fill(n)
-    dj.analyze(TABLE)
-    log = common.log_path("eventjobs-rss")
-    p = common.start(WORKER(1), env=dj.env_for(SYSTEM, cfg["db"]), log=log)
-    samples = {}
-
-    def on_progress(remaining):
-        done = n - remaining
-        if "early" not in samples and done >= n // 10:
-            samples["early"] = common.pgroup_rss_mb(p)
-
-    try:
-        r = common.measure_drain(_remaining, n, [p], cfg["timeout_rss"], "runworker", log,
-                                 on_progress=on_progress)
-        time.sleep(0.3)
-        samples["end"] = common.pgroup_rss_mb(p)
-    finally:
-        common.stop(p)
-    _check_all_successful(n)
-    _reset()
-    return {"rss_w_early": samples.get("early"), "rss_w_end": samples["end"],
-            "rss_w_rate": r["rate"]}
+    dj.raw("CREATE TABLE IF NOT EXISTS bench_baseline (name text PRIMARY KEY, id bigint)")
+    dj.raw("INSERT INTO bench_baseline SELECT 'job', coalesce(max(id), 0) FROM eventjobs_job "
+           "ON CONFLICT (name) DO UPDATE SET id = excluded.id")
 
 
 TESTS = {
     "enqueue": (t_enqueue, ["enq1", "enqbulk"]),
-    "drain1": (t_drain1, ["drain1", "startup", "lat_p50", "lat_p99"]),
-    "drain2": (t_drain2, ["drain2"]),
+    "udrain": (t_udrain, ["udrain", "udrain_run", "uspawn"]),
+    "drain1": (t_drain1, ["drain1"]),
     "latency": (t_latency, ["lat_p50", "lat_p99"]),
-    "scale_fin": (t_scale_fin, ["s_fin_drain", "s_fin_p50", "s_fin_p99"]),
-    "scale_fut": (t_scale_fut, ["s_fut_drain", "s_fut_p50", "s_fut_p99"]),
+    "latency_load": (t_latency_load, ["llat_p50", "llat_p99"]),
     "rss": (t_rss, ["rss_w_early", "rss_w_end", "rss_w_rate"]),
 }

@@ -1,11 +1,14 @@
 """pgbench on the minimal SQL of one job / one event batch: the ceiling column.
 
-Scripts in bench/pgbench/. Every run: `pgbench -n -M prepared -T T -c C -j C`.
-Rates are pgbench's tps times the items per script run.
+Scripts in bench/pgbench/. Every run: `pgbench -n -M prepared -T T -c C -j C` (QUICK:
+a fixed `-t` count per client) against the server DATABASE_URL names. Rates are
+pgbench's tps times the items per script run. The single-row and 1,000-row INSERT
+ceilings stand beside both enqueue and publish (one insert + commit is what each is).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -29,13 +32,13 @@ def setup(cfg):
 
 
 def _pgbench(cfg, script: str, clients: int) -> float:
-    # QUICK: a fixed number of script runs per client (-t) instead of -T seconds.
     txns = (cfg.get("pgbench_t") or {}).get(script)
     length = ["-t", str(txns)] if txns else ["-T", str(cfg["pgbench_T"])]
     cmd = ["pgbench", "-n", "-M", "prepared", *length, "-c", str(clients),
-           "-j", str(clients), "-f", str(DIR / script), "-h", common.PG_HOST, "-p",
-           common.PG_PORT, "-U", common.PG_USER, cfg["db"]]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg["pgbench_T"] + 60)
+           "-j", str(clients), "-f", str(DIR / script), cfg["db"]]
+    env = {**os.environ, **common.SERVER.libpq_env()}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                         timeout=cfg["pgbench_T"] + 60)
     if out.returncode != 0:
         raise RuntimeError(f"pgbench {script} failed: {out.stderr.strip()[-300:]}")
     m = re.search(r"tps = ([\d.]+)", out.stdout)
@@ -65,16 +68,17 @@ def t_enqueue(cfg):
     _jobs(cfg, 0)
     one = _pgbench(cfg, "enqueue.sql", 1)
     _jobs(cfg, 0)
-    bulk = _pgbench(cfg, "enqueue_batch100.sql", 1) * 100
-    return {"enq1": one, "enqbulk": bulk}
+    bulk = _pgbench(cfg, "enqueue_batch1000.sql", 1) * 1000
+    _jobs(cfg, 0)
+    return {"enq1": one, "enqbulk": bulk, "pub1": one, "pubbulk": bulk}
 
 
 def t_claim(cfg):
     out = {}
     if cfg.get("pgbench_single", True):
         _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
-        out["drain1_single"] = _pgbench(cfg, "claim_complete.sql", 1)
-    for clients, key in ((1, "drain1"), (2, "drain2")):
+        out["claim_single"] = _pgbench(cfg, "claim_complete.sql", 1)
+    for clients, key in ((1, "claim_batch1"), (2, "claim_batch2")):
         _jobs(cfg, cfg.get("pgbench_claim_prefill", 300_000))
         out[key] = _pgbench(cfg, "claim_complete_batch100.sql", clients) * 100
         if _left(cfg) == 0:
@@ -97,7 +101,7 @@ def t_events(cfg):
 
 
 TESTS = {
-    "enqueue": (t_enqueue, ["enq1", "enqbulk"]),
-    "claim": (t_claim, ["drain1_single", "drain1", "drain2"]),
+    "enqueue": (t_enqueue, ["enq1", "enqbulk", "pub1", "pubbulk"]),
+    "claim": (t_claim, ["claim_single", "claim_batch1", "claim_batch2"]),
     "events": (t_events, ["cons1"]),
 }

@@ -1,1 +1,0 @@
-INSERT INTO jobs (queue, status, payload) SELECT 'default', 0, '{}' FROM generate_series(1, 100);

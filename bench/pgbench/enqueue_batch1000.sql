@@ -1,0 +1,1 @@
+INSERT INTO jobs (queue, status, payload) SELECT 'default', 0, '{}' FROM generate_series(1, 1000);
