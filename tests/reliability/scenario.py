@@ -1,0 +1,127 @@
+"""Building blocks the scenario tests share: the standard load (racing publishers and
+enqueuers plus a backlog), readiness waits, the LISTEN probe and the final verdict."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from eventjobs.models import Cursor, Worker
+from tests.conftest import Proc, wait_until
+from tests.reliability.oracle import (
+    GROUP,
+    Client,
+    Outcomes,
+    PositionSampler,
+    check_events,
+    check_jobs,
+    event_writer,
+    job_writer,
+    retrying,
+)
+from tests.testapp.models import Ledger
+from tests.testapp.tasks import rel_job
+
+JOB_PREFIXES = ("jb", "jc")  # the backlog, and jobs enqueued while the fault runs
+
+
+class Load:
+    """Racing publishers of "rel.*" events and an enqueuer of rel_job jobs, recording
+    what each client was told (oracle.Outcomes), plus a cursor position sampler."""
+
+    def __init__(self, db_url: str, *, publishers: int = 2, enqueuers: int = 1,
+                 job_ms: int = 5, event_sleep_ms: int = 0):
+        self.events, self.jobs = Outcomes(), Outcomes()
+        self.stop_event = threading.Event()
+        self.clients = [
+            Client(f"publisher-{n}", self.stop_event, self.events,
+                   event_writer(n, sleep_ms=event_sleep_ms), seed=n)
+            for n in range(publishers)
+        ] + [
+            Client(f"enqueuer-{n}", self.stop_event, self.jobs,
+                   job_writer(rel_job, f"jc{n}" if n else "jc", batch=5, ms=job_ms),
+                   seed=100 + n, max_delay=0.01, pause=0.05)
+            for n in range(enqueuers)
+        ]
+        self.sampler = PositionSampler(db_url)
+
+    def start(self) -> None:
+        self.sampler.start()
+        for client in self.clients:
+            client.start()
+
+    def stop_clients(self) -> None:
+        self.stop_event.set()
+        for client in self.clients:
+            client.join(timeout=30)
+            assert not client.is_alive(), f"{client.name} did not stop"
+
+    def figures(self, prefixes: Iterable[str] = JOB_PREFIXES):
+        return check_jobs(self.jobs, tuple(prefixes)), check_events(self.events)
+
+    def all_done(self) -> bool:
+        jobs, events = self.figures()
+        return jobs.done() and events.done()
+
+
+def wait_ready(workers: int, consumers: int, timeout: float = 60) -> None:
+    """Until `workers` worker processes are registered and `consumers` consume processes
+    own partitions of the group."""
+    wait_until(lambda: Worker.objects.count() >= workers, timeout=timeout,
+               message=f"{workers} worker processes registered")
+    if consumers:
+        wait_until(lambda: Cursor.objects.filter(group_id=GROUP, owner__isnull=False)
+                   .values("owner").distinct().count() >= consumers, timeout=timeout,
+                   message=f"{consumers} consume processes owning partitions of {GROUP}")
+
+
+def wait_all_done(load: Load, deadline: float, what: str) -> list[str]:
+    """Poll until every acked job and event is done, or `deadline` (time.monotonic());
+    [] or a line saying what was still missing."""
+    check = retrying(load.all_done)
+    while time.monotonic() < deadline:
+        if check():
+            return []
+        time.sleep(0.5)
+    jobs, events = retrying(load.figures)() or (None, None)
+    if jobs is None:
+        return [f"{what}: the database was still unreachable"]
+    return [f"{what}: not done in time: {len(jobs.lost)} job(s) and {len(events.lost)} "
+            f"event(s) outstanding"]
+
+
+def probe_listen(count: int, bound: float, spacing: Callable[[], float]) -> list[str]:
+    """Enqueue `count` rel_job probes one at a time, each after the workers went idle;
+    each must start within `bound` seconds (well under POLL_SECONDS: only a NOTIFY can
+    wake an idle worker that fast). Returns violations."""
+    problems = []
+    for n in range(count):
+        time.sleep(spacing())  # let every worker go back to waiting
+        key = f"probe-{n}-{time.monotonic_ns()}"
+        t0 = time.monotonic()
+        rel_job.enqueue(key, 0)
+        started = lambda k=key: Ledger.objects.filter(job_key=k).exists()  # noqa: E731
+        try:
+            wait_until(started, timeout=bound, interval=0.02)
+        except AssertionError:
+            try:
+                wait_until(started, timeout=60, interval=0.1)
+                took = f"after {time.monotonic() - t0:.1f}s"
+            except AssertionError:
+                took = "not within 60s"
+            problems.append(f"LISTEN not restored: probe job {n} started {took} (bound "
+                            f"{bound}s, POLL_SECONDS much longer)")
+    return problems
+
+
+def still_running(procs: Iterable[Proc]) -> list[str]:
+    return [f"process {p.pid} ({' '.join(p.popen.args[2:4])}) exited with code "
+            f"{p.popen.poll()}; its log ends:\n{p.output()[-800:]}"
+            for p in procs if p.popen.poll() is not None]
+
+
+def verdict(title: str, problems: list[str], context: str = "") -> None:
+    """One assertion listing every violated property (so one failure shows them all)."""
+    assert not problems, f"{title}: {len(problems)} violation(s):\n- " + "\n- ".join(
+        problems) + (f"\n{context}" if context else "")
