@@ -60,6 +60,9 @@ def django_db_setup(pg_cluster, django_db_blocker) -> Iterator[None]:
     yield
     with django_db_blocker.unblock():
         connections.close_all()
+        # Backends of processes killed a moment ago may still be winding down.
+        name = settings_dict["NAME"]
+        pg_cluster.terminate_backends(lambda b: b.database == name)
         try:
             teardown_databases(db_cfg, verbosity=0)
         finally:

@@ -126,6 +126,14 @@ def backends_by_session(backends: Iterable[Backend], sids: Iterable[int]
     return result
 
 
+def owners(backends: Iterable[Backend], sid: int) -> dict[int, int]:
+    """{backend pid: pid of the process of session `sid` holding its client socket}."""
+    by_inode = _tcp_ports_by_inode()
+    port_owner = {by_inode[i]: pid for pid in session_pids(sid) for i in _socket_inodes(pid)
+                  if i in by_inode}
+    return {b.pid: port_owner[b.client_port] for b in backends if b.client_port in port_owner}
+
+
 def backends_of(backends: Iterable[Backend], sid: int) -> list[Backend]:
     """The backends whose client is a process of session `sid`."""
     return backends_by_session(backends, [sid])[sid]

@@ -12,7 +12,9 @@ if _LOG:
 
     import psycopg
 
-    _connect = psycopg.Connection.connect.__func__
+    # psycopg.connect is the bound Connection.connect; Django and eventjobs both call
+    # psycopg.connect(...) through the module, so wrapping the module attribute counts both.
+    _connect = psycopg.connect
 
     def _write(outcome: str) -> None:
         fd = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -21,13 +23,13 @@ if _LOG:
         finally:
             os.close(fd)
 
-    def _counted_connect(cls, *args, **kwargs):
+    def _counted_connect(*args, **kwargs):
         try:
-            conn = _connect(cls, *args, **kwargs)
+            conn = _connect(*args, **kwargs)
         except Exception:
             _write("error")
             raise
         _write("ok")
         return conn
 
-    psycopg.Connection.connect = classmethod(_counted_connect)
+    psycopg.connect = _counted_connect
