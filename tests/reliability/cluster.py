@@ -187,6 +187,10 @@ class PrivateCluster:
                         "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()")
         return [Backend(*row) for row in rows]
 
+    def terminate(self, pid: int) -> bool:
+        """pg_terminate_backend(pid): False if it was gone already."""
+        return bool(self.sql("SELECT pg_terminate_backend(%s)", [pid])[0][0])
+
     def terminate_backends(self, predicate: Callable[[Backend], bool],
                            limit: int | None = None) -> list[Backend]:
         """pg_terminate_backend() every backend matching `predicate` (a random `limit` of
@@ -194,11 +198,7 @@ class PrivateCluster:
         chosen = [b for b in self.backends() if predicate(b)]
         if limit is not None and len(chosen) > limit:
             chosen = random.sample(chosen, limit)
-        done = []
-        for backend in chosen:
-            if self.sql("SELECT pg_terminate_backend(%s)", [backend.pid])[0][0]:
-                done.append(backend)
-        return done
+        return [backend for backend in chosen if self.terminate(backend.pid)]
 
     # -- the server's log ---------------------------------------------------------------------
     def log_size(self) -> int:
