@@ -9,17 +9,8 @@ from collections.abc import Callable, Iterable
 
 from eventjobs.models import Cursor, Worker
 from tests.conftest import Proc, wait_until
-from tests.reliability.oracle import (
-    GROUP,
-    Client,
-    Outcomes,
-    PositionSampler,
-    check_events,
-    check_jobs,
-    event_writer,
-    job_writer,
-    retrying,
-)
+from tests.reliability.clients import Client, Outcomes, event_writer, job_writer
+from tests.reliability.oracle import GROUP, PositionSampler, check_events, check_jobs, retrying
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import rel_job
 

@@ -26,8 +26,9 @@ import eventjobs
 from eventjobs.models import Job
 from tests.conftest import wait_until
 from tests.reliability import procs as ptree
+from tests.reliability.clients import Outcomes, enqueue_backlog
 from tests.reliability.conftest import with_connect_log
-from tests.reliability.oracle import GROUP, Outcomes, check_events, enqueue_backlog
+from tests.reliability.oracle import GROUP, check_events
 from tests.reliability.scenario import Load, still_running, verdict, wait_ready
 from tests.testapp.models import EventLedger
 from tests.testapp.tasks import rel_job

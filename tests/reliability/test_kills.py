@@ -17,7 +17,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -26,16 +26,8 @@ from eventjobs.models import Job
 from tests.acceptance.jobs.helpers import pid_of
 from tests.conftest import wait_until
 from tests.reliability import procs as ptree
-from tests.reliability.oracle import (
-    Client,
-    Outcomes,
-    PositionSampler,
-    check_events,
-    event_writer,
-    publish_backlog,
-    read_marks,
-    sample,
-)
+from tests.reliability.clients import Client, Outcomes, event_writer, publish_backlog
+from tests.reliability.oracle import PositionSampler, check_events, read_marks, sample
 from tests.reliability.scenario import still_running, verdict, wait_ready
 from tests.testapp.tasks import rel_marked, rel_marked_once
 
@@ -95,27 +87,34 @@ def test_s1_sigkill_of_worker_children_charges_only_the_running_job(start, runlo
     supervisors = [start("runworker", "--concurrency", "2") for _ in range(2)]
     wait_ready(workers=4, consumers=0)
     keys = _enqueue_interleaved()
-    terminal = ("SUCCESSFUL", "FAILED")
-    done = lambda: not Job.objects.filter(pk__in=list(keys)).exclude(  # noqa: E731
-        status__in=terminal).exists()
-    kills = _kill_children([p.pid for p in supervisors], done)
+    unfinished = Job.objects.filter(pk__in=list(keys)).exclude(status__in=("SUCCESSFUL",
+                                                                          "FAILED"))
+    kills = _kill_children([p.pid for p in supervisors], lambda: not unfinished.exists())
     problems = [] if len(kills) == KILLS else [
         f"harness: only {len(kills)} of {KILLS} kills landed before the jobs were done"]
     try:
-        wait_until(done, timeout=60, interval=0.5)
+        wait_until(lambda: not unfinished.exists(), timeout=60, interval=0.5)
     except AssertionError:
-        stuck = list(Job.objects.filter(pk__in=list(keys)).exclude(status__in=terminal)
-                     .values_list("id", "status")[:10])
         problems.append(f"lost: jobs still not SUCCESSFUL or FAILED 60s after the last kill, "
-                        f"e.g. {stuck}")
-
+                        f"e.g. {list(unfinished.values_list('id', 'status')[:10])}")
     jobs = list(Job.objects.filter(pk__in=list(keys)).values("id", "status", "attempt",
-                                                              "worker_ids", "errors"))
-    marks = read_marks(runlog)
-    started = {(m.key, m.attempt) for m in marks if m.phase == "start"}
-    killed = {pid for pid, _ in kills}
-    left = _attempts_left_unfinished(jobs)
-    for pid, attempts in sorted(left.items()):
+                                                              "worker_ids"))
+    started = {(m.key, m.attempt) for m in read_marks(runlog) if m.phase == "start"}
+    problems += _per_child(jobs, keys, started, {pid for pid, _ in kills})
+    problems += _per_job(jobs, keys, started, len(kills))
+    charged = sum(j["attempt"] - sum((keys[j["id"]], a) in started
+                                     for a in range(1, j["attempt"] + 1)) for j in jobs)
+    verdict(f"S1 {len(kills)} SIGKILLs of worker children over {JOBS} jobs", problems,
+            context=f"statuses: {dict(Counter(j['status'] for j in jobs))}; attempts "
+                    f"charged without a run: {charged}; killed: {[pid for pid, _ in kills]}")
+
+
+def _per_child(jobs: list[dict], keys: dict[int, str], started: set, killed: set[int]
+               ) -> list[str]:
+    """Each killed child may leave one attempt unfinished (its running job); a child
+    never killed leaves none."""
+    problems = []
+    for pid, attempts in sorted(_attempts_left_unfinished(jobs).items()):
         if pid not in killed:
             problems.append(f"child {pid} was never killed but left {len(attempts)} attempt(s) "
                             f"unfinished: {attempts[:10]}")
@@ -125,28 +124,26 @@ def test_s1_sigkill_of_worker_children_charges_only_the_running_job(start, runlo
                 f"killed child {pid} left {len(attempts)} attempts unfinished (at most its "
                 f"running job may be): {attempts[:8]}; {len(never_ran)} of them never started "
                 "(charged for a neighbour's death)")
-    by_status = defaultdict(list)
-    for job in jobs:
-        by_status[job["status"]].append(job)
-    failed_retryable = [j["id"] for j in by_status["FAILED"] if keys[j["id"]].startswith("r-")]
-    if failed_retryable:
-        problems.append(f"{len(failed_retryable)} job(s) with 3 attempts FAILED: "
-                        f"{sample(failed_retryable)}")
-    failed_never_ran = [j["id"] for j in by_status["FAILED"]
-                        if not any((keys[j["id"]], a) in started
-                                   for a in range(1, j["attempt"] + 1))]
-    if len(failed_never_ran) > len(kills):
-        problems.append(f"{len(failed_never_ran)} job(s) with max_attempts=1 ended FAILED "
-                        f"without ever running, e.g. {sample(failed_never_ran)}")
+    return problems
+
+
+def _per_job(jobs: list[dict], keys: dict[int, str], started: set, kills: int) -> list[str]:
+    """No job with attempts to spare FAILED; a max_attempts=1 job FAILED only for a kill
+    while it ran; at most one re-run per kill."""
+    problems = []
+    failed = [j for j in jobs if j["status"] == "FAILED"]
+    retryable = [j["id"] for j in failed if keys[j["id"]].startswith("r-")]
+    if retryable:
+        problems.append(f"{len(retryable)} job(s) with 3 attempts FAILED: {sample(retryable)}")
+    never_ran = [j["id"] for j in failed
+                 if not any((keys[j["id"]], a) in started for a in range(1, j["attempt"] + 1))]
+    if len(never_ran) > kills:
+        problems.append(f"{len(never_ran)} job(s) with max_attempts=1 ended FAILED without "
+                        f"ever running, e.g. {sample(never_ran)}")
     reruns = sum(max(0, j["attempt"] - 1) for j in jobs)
-    if reruns > len(kills):
-        problems.append(f"{reruns} re-runs for {len(kills)} kills (at most one per kill)")
-    charged = sum(j["attempt"] - sum((keys[j["id"]], a) in started
-                                     for a in range(1, j["attempt"] + 1)) for j in jobs)
-    verdict(f"S1 {len(kills)} SIGKILLs of worker children over {JOBS} jobs", problems,
-            context=f"statuses: { {s: len(v) for s, v in by_status.items()} }; attempts "
-                    f"charged without a run: {charged}; "
-                    f"killed: {[pid for pid, _ in kills]}")
+    if reruns > kills:
+        problems.append(f"{reruns} re-runs for {kills} kills (at most one per kill)")
+    return problems
 
 
 def _kill_and_restart(consumers: list, start, count: int) -> int:

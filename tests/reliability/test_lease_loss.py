@@ -23,7 +23,8 @@ import pytest
 from eventjobs.models import Job
 from tests.conftest import wait_until
 from tests.reliability import procs as ptree
-from tests.reliability.oracle import Client, Outcomes, job_writer, read_marks
+from tests.reliability.clients import Client, Outcomes, job_writer
+from tests.reliability.oracle import read_marks
 from tests.reliability.scenario import still_running, verdict, wait_ready
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import rel_job, rel_lease_watch

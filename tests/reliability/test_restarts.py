@@ -18,7 +18,7 @@ import time
 import pytest
 
 from tests.reliability import procs as ptree
-from tests.reliability.oracle import enqueue_backlog, publish_backlog
+from tests.reliability.clients import enqueue_backlog, publish_backlog
 from tests.reliability.scenario import (
     Load,
     probe_listen,
@@ -78,11 +78,16 @@ def test_s4_restart_under_load_loses_skips_and_doubles_nothing(mode, pg_cluster,
     while Ledger.objects.filter(job_key__startswith="jb-").count() < BACKLOG * 0.3:
         assert time.monotonic() < wait_until_progress, "the backlog did not start draining"
         time.sleep(0.05)
+    log_offset = pg_cluster.log_size()
     restarted = pg_cluster.restart(mode)
     time.sleep(3)  # clients keep writing through and after the restart
     load.stop_clients()
+    recovered = "automatic recovery in progress" in pg_cluster.log_since(log_offset)
+    harness = [] if recovered == (mode == "immediate") else [
+        f"harness: crash recovery {'did not run' if not recovered else 'ran'} after -m {mode}"]
     _judge(f"S4 pg_ctl restart -m {mode}", load, procs, restarted,
-           max_duplicates=4)  # at most the job each of the 4 children had in flight
+           max_duplicates=4,  # at most the job each of the 4 children had in flight
+           extra=harness)
 
 
 def test_s20_random_backend_kills_every_200ms_for_30s(pg_cluster, start, db_url):

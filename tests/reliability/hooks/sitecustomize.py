@@ -3,6 +3,8 @@ folder goes first on their PYTHONPATH): appends one line per PostgreSQL connecti
 attempt, `pid monotonic-time ok|error`, to the file named by EVENTJOBS_TEST_CONNECT_LOG.
 It only counts; every attempt goes to psycopg unchanged."""
 
+from __future__ import annotations
+
 import os
 
 _LOG = os.environ.get("EVENTJOBS_TEST_CONNECT_LOG")
