@@ -7,9 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from eventjobs.models import Cursor, Worker
+from eventjobs.models import Cursor
 from tests.conftest import Proc, wait_until
+from tests.reliability import procs as ptree
 from tests.reliability.clients import Client, Outcomes, event_writer, job_writer
+from tests.reliability.cluster import PrivateCluster
 from tests.reliability.oracle import GROUP, PositionSampler, check_events, check_jobs, retrying
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import rel_job
@@ -56,11 +58,28 @@ class Load:
         return jobs.done() and events.done()
 
 
-def wait_ready(workers: int, consumers: int, timeout: float = 60) -> None:
-    """Until `workers` worker processes are registered and `consumers` consume processes
-    own partitions of the group."""
-    wait_until(lambda: Worker.objects.count() >= workers, timeout=timeout,
-               message=f"{workers} worker processes registered")
+def workers_up(cluster: PrivateCluster, runworkers: Iterable[Proc], concurrency: int) -> bool:
+    """Every runworker has `concurrency` worker children, each holding a database
+    connection (so set up and claiming). Judged from /proc and pg_stat_activity, not
+    from how the runtime registers itself."""
+    backends = cluster.backends()
+    for proc in runworkers:
+        children = ptree.worker_children(proc.pid)
+        connected = set(ptree.owners(backends, proc.pid).values())
+        if len(children) < concurrency or not set(children) <= connected:
+            return False
+    return True
+
+
+def wait_ready(cluster: PrivateCluster, runworkers: Iterable[Proc] = (), concurrency: int = 0,
+               consumers: int = 0, timeout: float = 60) -> None:
+    """Until the runworkers' children are up and `consumers` consume processes own
+    partitions of the group."""
+    runworkers = list(runworkers)
+    if runworkers:
+        wait_until(lambda: workers_up(cluster, runworkers, concurrency), timeout=timeout,
+                   interval=0.2, message=f"{len(runworkers)} runworker(s) with {concurrency} "
+                                         "connected worker processes each")
     if consumers:
         wait_until(lambda: Cursor.objects.filter(group_id=GROUP, owner__isnull=False)
                    .values("owner").distinct().count() >= consumers, timeout=timeout,

@@ -48,7 +48,7 @@ def test_s11_runworker_and_consume_hold_the_documented_connections_under_load(
         pg_cluster, start, db_url):
     procs = {"runworker": start("runworker", "--concurrency", str(N)),
              "consume": start("consume", GROUP)}
-    wait_ready(workers=N, consumers=1)
+    wait_ready(pg_cluster, [procs["runworker"]], N, consumers=1)
     load = Load(db_url, publishers=1, enqueuers=1, job_ms=2)
     enqueue_backlog(rel_job, "jb", 600, load.jobs, ms=2)
     load.start()

@@ -83,9 +83,9 @@ def _attempts_left_unfinished(jobs: list[dict]) -> dict[int, list[tuple[int, int
     return left
 
 
-def test_s1_sigkill_of_worker_children_charges_only_the_running_job(start, runlog):
+def test_s1_sigkill_of_worker_children_charges_only_the_running_job(pg_cluster, start, runlog):
     supervisors = [start("runworker", "--concurrency", "2") for _ in range(2)]
-    wait_ready(workers=4, consumers=0)
+    wait_ready(pg_cluster, supervisors, 2)
     keys = _enqueue_interleaved()
     unfinished = Job.objects.filter(pk__in=list(keys)).exclude(status__in=("SUCCESSFUL",
                                                                           "FAILED"))
@@ -157,11 +157,12 @@ def _kill_and_restart(consumers: list, start, count: int) -> int:
     return kills
 
 
-def test_s6_sigkill_of_consume_never_doubles_an_effect_or_moves_back(start, db_url):
+def test_s6_sigkill_of_consume_never_doubles_an_effect_or_moves_back(pg_cluster, start,
+                                                                     db_url):
     outcomes = Outcomes()
     publish_backlog(800, outcomes, sleep_ms=1)
     consumers = [start("consume", "exactly-once") for _ in range(2)]
-    wait_ready(workers=0, consumers=2)
+    wait_ready(pg_cluster, consumers=2)
     sampler = PositionSampler(db_url)
     sampler.start()
     stop = threading.Event()

@@ -94,7 +94,7 @@ def test_s19b_worker_that_cannot_renew_stops_claiming_and_its_task_learns_it(
     wait_until(lambda: any(m.phase == "start" and m.key == "watched" for m in read_marks(runlog)),
                timeout=60, message="the watched job running on worker A")
     b = start("runworker", "--concurrency", "2")
-    wait_ready(workers=4, consumers=0)
+    wait_ready(pg_cluster, [a, b], 2)
     quick, stop = Outcomes(), threading.Event()
     ticker = Client("ticker", stop, quick, job_writer(rel_job, "jc", batch=2), seed=1,
                     rollback_rate=0, max_delay=0, pause=0.1)

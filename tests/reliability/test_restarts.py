@@ -40,10 +40,10 @@ BACKLOG = 1500
 RECOVERY = 30.0  # all work done within this long after the fault ends
 
 
-def _start_processes(start) -> list:
+def _start_processes(cluster, start) -> list:
     procs = [start("runworker", "--concurrency", "2", env=LONG_POLL) for _ in range(2)]
     procs += [start("consume", "exactly-once", env=LONG_POLL) for _ in range(2)]
-    wait_ready(workers=4, consumers=2)
+    wait_ready(cluster, procs[:2], 2, consumers=2)
     return procs
 
 
@@ -72,7 +72,7 @@ def _judge(title: str, load: Load, procs: list, fault_end: float, *, max_duplica
 
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_s4_restart_under_load_loses_skips_and_doubles_nothing(mode, pg_cluster, start, db_url):
-    procs = _start_processes(start)
+    procs = _start_processes(pg_cluster, start)
     load = _start_load(db_url)
     wait_until_progress = time.monotonic() + 60
     while Ledger.objects.filter(job_key__startswith="jb-").count() < BACKLOG * 0.3:
@@ -91,7 +91,7 @@ def test_s4_restart_under_load_loses_skips_and_doubles_nothing(mode, pg_cluster,
 
 
 def test_s20_random_backend_kills_every_200ms_for_30s(pg_cluster, start, db_url):
-    procs = _start_processes(start)
+    procs = _start_processes(pg_cluster, start)
     load = _start_load(db_url)
     sessions = [p.pid for p in procs]
     kills: list[str] = []
