@@ -66,3 +66,27 @@ def audit(event):
 @eventjobs.consumer("tail", start="latest")
 def tail(event):
     _handle("tail", event)
+
+
+# --- The reliability scenarios' group (tests/reliability; appended) ---------------------------
+
+
+@eventjobs.consumer("exactly-once", types=["rel.*"])
+def exactly_once(event):
+    """Two DB-side effects in the batch's transaction: a ledger row (doubles show as two
+    rows for one event) and a counter increment per key (the `total += 1` of users)."""
+    from django.db import connection
+
+    from .models import EffectCounter
+
+    data = event.data if isinstance(event.data, dict) else {}
+    if data.get("sleep_ms"):
+        time.sleep(data["sleep_ms"] / 1000)
+    table = EffectCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO {table} ("group", key, value) VALUES (%s, %s, 1) '
+            f'ON CONFLICT ("group", key) DO UPDATE SET value = {table}.value + 1',
+            ["exactly-once", event.key or ""])
+    EventLedger.objects.create(group="exactly-once", event_id=event.id, key=event.key,
+                               seq=data.get("seq"), pid=os.getpid())

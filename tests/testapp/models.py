@@ -20,3 +20,16 @@ class EventLedger(models.Model):
     seq = models.IntegerField(null=True)
     pid = models.IntegerField(default=0)
     at = models.DateTimeField(auto_now_add=True)
+
+
+class EffectCounter(models.Model):
+    """A counter per (group, key) that reliability handlers increment in their batch
+    transaction: the classic `total += 1` effect that must never double."""
+
+    group = models.CharField(max_length=100)
+    key = models.TextField()
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["group", "key"],
+                                               name="testapp_effectcounter_group_key")]

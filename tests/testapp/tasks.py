@@ -6,6 +6,8 @@ import time
 
 from django.tasks import task
 
+import eventjobs
+
 from .models import Ledger
 
 
@@ -169,3 +171,68 @@ if os.environ.get("EVENTJOBS_TEST_RECEIVERS_RAISE") == "1":
 
     task_started.connect(_receiver_raises("started"), weak=False)
     task_finished.connect(_receiver_raises("finished"), weak=False)
+
+
+# --- Tasks of the reliability scenarios (tests/reliability; appended) -------------------------
+
+
+def _mark(phase: str, key: str, attempt: int) -> None:
+    """Append `phase key attempt pid time` to the file named by EVENTJOBS_TEST_RUNLOG.
+
+    One O_APPEND write per line: cheap (no database round trip, so the window between
+    "the job started" and "the marker exists" is microseconds), atomic between processes,
+    and kept by the kernel when the process is SIGKILLed right after.
+    """
+    path = os.environ.get("EVENTJOBS_TEST_RUNLOG")
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{phase} {key} {attempt} {os.getpid()} {time.time():.6f}\n".encode())
+    finally:
+        os.close(fd)
+
+
+@task(takes_context=True)
+def rel_job(context, key, ms=0):
+    """One database effect per run, committed in its own transaction: a Ledger row
+    (a key with two rows ran twice)."""
+    if ms:
+        time.sleep(ms / 1000)
+    _record(key, attempt=context.attempt)
+    return key
+
+
+@task(takes_context=True, max_attempts=3, retry_backoff=0.1)
+def rel_marked(context, key, ms):
+    """Marks its start and end in the run log, `ms` apart."""
+    _mark("start", key, context.attempt)
+    time.sleep(ms / 1000)
+    _mark("end", key, context.attempt)
+
+
+@task(takes_context=True, max_attempts=1)
+def rel_marked_once(context, key, ms):
+    """rel_marked with a single attempt: a lost run makes it FAILED for good."""
+    _mark("start", key, context.attempt)
+    time.sleep(ms / 1000)
+    _mark("end", key, context.attempt)
+
+
+@task(takes_context=True, max_attempts=3, retry_backoff=0.1)
+def rel_lease_watch(context, key, seconds):
+    """The first attempt runs up to `seconds`, watching `eventjobs.lease_lost()`, and
+    gives up (marking "lost") once its lease is known lost; later attempts finish at
+    once. Marks "no-api" when eventjobs has no lease_lost()."""
+    _mark("start", key, context.attempt)
+    lease_lost = getattr(eventjobs, "lease_lost", None)
+    if lease_lost is None:
+        _mark("no-api", key, context.attempt)
+    deadline = time.monotonic() + (seconds if context.attempt == 1 else 0.3)
+    while time.monotonic() < deadline:
+        if lease_lost is not None and lease_lost():
+            _mark("lost", key, context.attempt)
+            return {"attempt": context.attempt, "abandoned": True}
+        time.sleep(0.05)
+    _mark("end", key, context.attempt)
+    return {"attempt": context.attempt, "abandoned": False}
