@@ -10,6 +10,7 @@ running (charged: WorkerLost) and which never started (released, uncharged).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from uuid import UUID
 
 from eventjobs.jobs.completer import Attempt
 from eventjobs.jobs.slot import JobSlot
+
+logger = logging.getLogger("eventjobs.worker")
 
 
 @dataclass(eq=False)
@@ -35,9 +38,9 @@ class ChildLink:
     worker_id: str | None = None
     wants_confirmations: bool = False
     held: dict[int, Attempt] = field(default_factory=dict)
-    # Attempts whose lease we believe lost: a late outcome is still tried (the lease
-    # token decides), but they are no longer renewed, released or charged.
-    lost: dict[int, Attempt] = field(default_factory=dict)
+    # Attempts whose lease is lost (the child was told so): no longer renewed, and their
+    # outcome is not recorded: the rescuer charges WorkerLost and the job runs again.
+    lost: set[int] = field(default_factory=set)
     registered: bool = False  # its worker row exists (the heartbeat writes it)
     gone: bool = False
     send_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,9 +95,14 @@ class Children:
             link.held.update((a.job_id, a) for a in attempts)
 
     def unhold(self, link: ChildLink, job_id: int) -> Attempt | None:
-        """The attempt the child reports finished (held, or believed lost), if any."""
+        """The attempt the child reports finished, if it still holds its lease."""
         with self.lock:
-            return link.held.pop(job_id, None) or link.lost.pop(job_id, None)
+            attempt = link.held.pop(job_id, None)
+            if attempt is None and job_id in link.lost:
+                link.lost.discard(job_id)
+                logger.warning("job %s: its lease was lost while it ran; its outcome is not "
+                               "recorded (it is rescued and runs again)", job_id)
+            return attempt
 
     def held(self) -> list[tuple[ChildLink, Attempt]]:
         with self.lock:
@@ -106,7 +114,8 @@ class Children:
             attempt = link.held.get(job_id)
             if attempt is None or attempt.token != token:
                 return False
-            link.lost[job_id] = link.held.pop(job_id)
+            del link.held[job_id]
+            link.lost.add(job_id)
             return True
 
     # -- notices to a child ----------------------------------------------------------------

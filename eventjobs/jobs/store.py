@@ -71,6 +71,11 @@ def ready_queues(conn: psycopg.Connection) -> list[str]:
         return [row[0] for row in cur.fetchall()]
 
 
+def name_session(conn: psycopg.Connection, name: str) -> None:
+    """Name the session in pg_stat_activity (application_name), so operators can tell it."""
+    conn.execute(_sql("name_session"), {"name": name[:63]})
+
+
 def listen(conn: psycopg.Connection) -> None:
     """Subscribe `conn` to job wake-ups (the payload is a queue name)."""
     conn.execute(_sql("listen"))

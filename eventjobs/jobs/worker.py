@@ -1,5 +1,10 @@
 """A worker child: claim -> execute -> report, one job at a time, on one connection.
 
+That connection is Django's own connection to the backend's database, shared with the
+tasks' ORM use: between jobs (no transaction open) the child claims and waits for a NOTIFY
+on it, so `runworker --concurrency N` holds N + 2 connections in all (the supervisor's
+collector and heartbeat being the two).
+
 The child claims a few due jobs in one short autocommit statement (only as many as it can
 start within about 50 ms, so a long job never holds others back for long; the supervisor
 takes back the rest when a job runs long), runs each with no transaction open, and reports
@@ -23,10 +28,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+from django.db import InterfaceError as DjangoInterfaceError
+from django.db import OperationalError as DjangoOperationalError
 from django.db import connections
 from django.tasks import TaskResult, TaskResultStatus, task_backends
 
-from eventjobs.db import connect, database_now
+from eventjobs.db import database_now, django_connection
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.child import WorkerConfig
@@ -105,9 +112,9 @@ class ChildWorker:
         """Give back what was claimed and not started; close our connection."""
         self.reporter.released([(self._attempt(job), 0.0) for job in self.buffer])
         self.buffer.clear()
-        if self.owns_conn and self.conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self.conn.close()
+        if self.owns_conn:
+            with contextlib.suppress(Exception):
+                connections[self.backend.database].close()
         for fd in (self.wakeup_r, self.wakeup_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -317,13 +324,19 @@ class ChildWorker:
         self.reporter.failed(attempt, error, None, final=True)
 
     # -- the connection --------------------------------------------------------------------
-    def _connect(self) -> None:
-        self.conn = connect(self.config.db_params, f"eventjobs worker {self.worker_id}",
-                            synchronous_commit=False)
-        # Stamp times with the database's clock, never this machine's.
-        self.clock_offset = database_now(self.conn).timestamp() - time.time()
-        if self.config.options.listen:
-            jobstore.listen(self.conn)
+    def _connection(self) -> psycopg.Connection:
+        """Django's connection to the backend's database, set up for us once per physical
+        connection (a task, or an outage, may have replaced it): named in pg_stat_activity,
+        LISTENing, and our clock offset measured."""
+        conn = django_connection(self.backend.database)
+        if conn is not self.conn:
+            jobstore.name_session(conn, f"eventjobs worker {self.worker_id}")
+            # Stamp times with the database's clock, never this machine's.
+            self.clock_offset = database_now(conn).timestamp() - time.time()
+            if self.config.options.listen:
+                jobstore.listen(conn)
+            self.conn = conn
+        return conn
 
     def _database(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         """Run `operation(conn, ...)`; on a connection failure reconnect with backoff (one
@@ -332,10 +345,9 @@ class ChildWorker:
         if not self.owns_conn:
             return operation(self.conn, *args, **kwargs)
         try:
-            if self.conn is None or self.conn.closed:
-                self._connect()
-            result = operation(self.conn, *args, **kwargs)
-        except psycopg.OperationalError as exc:
+            result = operation(self._connection(), *args, **kwargs)
+        except (psycopg.OperationalError, psycopg.InterfaceError, DjangoOperationalError,
+                DjangoInterfaceError) as exc:
             self._outage(exc)
             return None
         if self.outage_since is not None:
@@ -350,9 +362,8 @@ class ChildWorker:
             self.database_was_away = True
             logger.error("worker %s: database unavailable (%s); retrying", self.worker_id,
                          str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
-        if self.conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                self.conn.close()
+        with contextlib.suppress(Exception):
+            connections[self.backend.database].close()
         self.conn = None
         waited = time.monotonic() - self.outage_since
         time.sleep(min(RECONNECT_MAX_SECONDS, 0.2 + waited / 4))

@@ -12,16 +12,19 @@ sub-command kept), and sub-commands accept Django's common options after them
 from __future__ import annotations
 
 import argparse
+import logging
 import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, OperationalError, connections
 
 from eventjobs.conf import database_alias
 from eventjobs.logs import console_logging
+
+logger = logging.getLogger("eventjobs")
 
 # Long commands print their progress at most this often (seconds).
 PROGRESS_EVERY_SECONDS = 2.0
@@ -74,13 +77,27 @@ def missing_migrations(alias: str) -> list[str]:
                   if app == "eventjobs" and (app, name) not in loader.applied_migrations)
 
 
-def require_migrations(alias: str) -> None:
-    """CommandError (one line) unless every eventjobs migration is applied on `alias`."""
-    try:
-        missing = missing_migrations(alias)
-    except DatabaseError as exc:
-        reason = " ".join(str(exc).split())
-        raise CommandError(f"cannot read database {alias!r}: {reason}") from None
+def require_migrations(alias: str, wait: bool = False) -> None:
+    """CommandError (one line) unless every eventjobs migration is applied on `alias`.
+    With `wait` (long-running commands), a database that does not answer yet (restarting,
+    out of connections) is waited for, with one log line and a growing pause, like the
+    running processes do; without it the command fails at once."""
+    started = time.monotonic()
+    while True:
+        try:
+            missing = missing_migrations(alias)
+            break
+        except OperationalError as exc:
+            reason = " ".join(str(exc).split())
+            if not wait:
+                raise CommandError(f"cannot read database {alias!r}: {reason}") from None
+            if time.monotonic() - started < 0.1:
+                logger.error("database %r unavailable (%s); waiting for it", alias, reason)
+            connections[alias].close()
+            time.sleep(min(5.0, 0.5 + (time.monotonic() - started) / 4))
+        except DatabaseError as exc:
+            reason = " ".join(str(exc).split())
+            raise CommandError(f"cannot read database {alias!r}: {reason}") from None
     if missing:
         raise CommandError(f"database {alias!r} lacks eventjobs migration(s) "
                            f"{', '.join(missing)}; run `manage.py migrate`")
@@ -114,10 +131,12 @@ class EventjobsCommand(BaseCommand):
         alias = self.database(options)
         if self.refuse_in_transaction and connections[alias].in_atomic_block:
             raise CommandError(self.refuse_in_transaction)
-        require_migrations(alias)
         if not self.logs_to_console:
+            require_migrations(alias)
             return self.run(*args, **options)
         with console_logging(options.get("verbosity", 1)):
+            # The long-running commands wait for a database that does not answer yet.
+            require_migrations(alias, wait=True)
             return self.run(*args, **options)
 
     def run(self, *args: Any, **options: Any) -> None:

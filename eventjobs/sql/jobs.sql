@@ -71,6 +71,8 @@ SET status = 'RUNNING',
     last_attempted_at = now()
 FROM picked
 WHERE job.id = picked.id
+  -- A lost claim only leaves the job claimable again: do not wait for the WAL flush.
+  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes_context,
           job.args, job.kwargs, job.run_after, job.enqueued_at, job.started_at,
           job.last_attempted_at, job.max_attempts, job.retry_backoff, job.timeout,
@@ -103,6 +105,8 @@ SET status = 'RUNNING',
     last_attempted_at = now()
 FROM picked
 WHERE job.id = picked.id
+  -- A lost claim only leaves the job claimable again: do not wait for the WAL flush.
+  AND (SELECT set_config('synchronous_commit', 'off', true)) = 'off'
 RETURNING job.id, job.task_path, job.backend, job.queue, job.priority, job.takes_context,
           job.args, job.kwargs, job.run_after, job.enqueued_at, job.started_at,
           job.last_attempted_at, job.max_attempts, job.retry_backoff, job.timeout,
@@ -286,6 +290,10 @@ WHERE id IN (
     LIMIT %(batch)s
 )
 AND status = %(status)s::varchar AND finished_at < now() - make_interval(secs => %(age)s);
+
+-- name: name_session
+-- A worker child shares Django's connection with its tasks: name it for pg_stat_activity.
+SELECT set_config('application_name', %(name)s, false);
 
 -- name: listen
 -- Wake-ups for idle workers: enqueue and retries send the queue name on this channel.
