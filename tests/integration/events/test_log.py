@@ -8,6 +8,7 @@ from django.db import connection, transaction
 
 import eventjobs
 from eventjobs.db import connect, connection_params, django_connection
+from eventjobs.events import controlstore
 from eventjobs.events import store as eventstore
 from eventjobs.events.retention import prune
 from eventjobs.exceptions import InvalidPayload
@@ -78,10 +79,13 @@ def test_reader_orders_txids_numerically_across_a_digit_change(runner):
                        "RETURNING id")
         later, earlier = [row[0] for row in cursor.fetchall()]
     conn = django_connection("default")
-    rows = eventstore.read_events(conn, after=(99, earlier - 1), limit=10, partitions=None, n=4)
-    assert [r[0] for r in rows] == [earlier, later]
-    rows = eventstore.read_events(conn, after=(99, earlier), limit=10, partitions=None, n=4)
-    assert [r[0] for r in rows] == [later]
+    with transaction.atomic():
+        rows, end = eventstore.read_events(conn, after=(99, earlier - 1), limit=10,
+                                           partitions=None, n=4)
+        assert [e.id for e in rows] == [earlier, later] and end == (100, later)
+        rows, _ = eventstore.read_events(conn, after=(99, earlier), limit=10, partitions=None,
+                                         n=4)
+        assert [e.id for e in rows] == [later]
     ledger = runner("ledger")
     drain(ledger)
     from tests.testapp.models import EventLedger
@@ -98,7 +102,7 @@ def test_retention_never_passes_the_slowest_group_unless_forced(runner):
     drain(ledger)
     # Make `second` the slow one: it has handled only the first 4.
     with transaction.atomic():
-        eventstore.reset_group(django_connection("default"), group="second",
+        controlstore.reset_group(django_connection("default"), group="second",
                                position=old[3].position)
     conn = connect(connection_params("default"), "test prune")
     try:
