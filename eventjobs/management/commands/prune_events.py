@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from django.core.management.base import BaseCommand
 
 from eventjobs.conf import database_alias
@@ -9,6 +11,17 @@ from eventjobs.db import connect, connection_params
 from eventjobs.durations import duration_argument
 from eventjobs.events.partitions import show_position
 from eventjobs.events.retention import prune
+
+
+def _at_least_one(text: str) -> int:
+    """argparse `type=`: a batch size of 0 would delete nothing, forever."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 class Command(BaseCommand):
@@ -24,7 +37,8 @@ class Command(BaseCommand):
                             help="Age like 30d, 12h, 90m.")
         parser.add_argument("--force", action="store_true",
                             help="Also delete events a group has not handled yet.")
-        parser.add_argument("--batch-size", type=int, default=5000, metavar="N")
+        parser.add_argument("--batch-size", type=_at_least_one, default=5000, metavar="N",
+                            help="Events deleted per transaction (at least 1; default 5000).")
 
     def handle(self, *args, **options):
         age = options["older_than"]
