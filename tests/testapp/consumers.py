@@ -139,6 +139,8 @@ def exclusive(event):
     """Holds a transaction-level advisory lock on its key until the batch commits: if
     another process's open batch holds it, two owners handle one key at once."""
     data = event.data if isinstance(event.data, dict) else {}
+    if data.get("runlog"):
+        _runlog(event)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(4242, %s)", [event.key_hash or 0])
         alone = cursor.fetchone()[0]
