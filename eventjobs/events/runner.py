@@ -132,7 +132,8 @@ class GroupRunner(FailureHandling, Membership):
         with transaction.atomic(using=self.alias):
             conn = django_connection(self.alias)
             rows = store.lock_cursors(conn, group=self.name, member=self.member,
-                                      prepare=self.opts.prepare_statements)
+                                      prepare=self.opts.prepare_statements,
+                                      asynchronous=not self.opts.batch_synchronous_commit)
             if not rows:
                 self.owned = {}
                 return NOTHING_OWNED

@@ -152,10 +152,12 @@ def watch_horizon(conn, *, group: str, after: Position) -> tuple[int, datetime, 
 
 
 # -- the batch (raw Django connection inside atomic) ----------------------------------------
-def lock_cursors(conn, *, group: str, member: str,
-                 prepare: bool = True) -> list[tuple[int, int, int, int, bool]]:
-    """[(partition, txid, event_id, generation, paused)] of our partitions, locked."""
-    rows = _batch(conn, "lock_cursors", {"group": group, "member": member}, prepare)
+def lock_cursors(conn, *, group: str, member: str, prepare: bool = True,
+                 asynchronous: bool = False) -> list[tuple[int, int, int, int, bool]]:
+    """[(partition, txid, event_id, generation, paused)] of our partitions, locked.
+    `asynchronous`: the batch's commit does not wait for the WAL flush (see the SQL)."""
+    rows = _batch(conn, "lock_cursors", {"group": group, "member": member,
+                                         "asynchronous": asynchronous}, prepare)
     return [(p, int(t), e, g, paused) for p, t, e, g, paused in rows.fetchall()]
 
 

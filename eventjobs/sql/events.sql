@@ -123,11 +123,17 @@ WHERE group_name = %(group)s AND owner = %(member)s AND partition = ANY(%(partit
 -- First statement of every batch: lock our cursor rows for the batch's transaction, so
 -- no one can take a partition, reset or pause it while handlers run. Generation and
 -- paused tell the runner whether a reset/pause happened since its last batch.
-SELECT partition, txid::text, event_id, generation, paused
-FROM eventjobs_cursor
-WHERE group_name = %(group)s AND owner = %(member)s
-ORDER BY partition
-FOR UPDATE;
+-- With `asynchronous`, the batch's COMMIT does not wait for its WAL flush: a database
+-- crash can lose the last batches, but their handlers' writes and their position
+-- advance are lost together (the events are handled again), and any later synchronous
+-- commit (a job's outcome, a delivery count) flushes them first.
+SELECT c.partition, c.txid::text, c.event_id, c.generation, c.paused
+FROM eventjobs_cursor c,
+     LATERAL (SELECT set_config('synchronous_commit', CASE WHEN %(asynchronous)s THEN 'off'
+                                ELSE current_setting('synchronous_commit') END, true)) AS s
+WHERE c.group_name = %(group)s AND c.owner = %(member)s
+ORDER BY c.partition
+FOR UPDATE OF c;
 
 -- name: read_events
 -- The next `limit` events after `position` that are final (below the horizon: every

@@ -395,3 +395,28 @@ def test_idle_in_transaction_timeout_off_is_warned():
                                             check_event_database(databases=["default"])]
         finally:
             cursor.execute("RESET idle_in_transaction_session_timeout")
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_batches_commit_without_waiting_for_the_wal_flush_unless_told(runner, settings,
+                                                                      monkeypatch, synchronous):
+    settings.EVENTJOBS = {**settings.EVENTJOBS, "BATCH_SYNCHRONOUS_COMMIT": synchronous}
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        session = cursor.fetchone()[0]
+    seen = []
+    original = consumers._handle
+
+    def record_setting(group, event):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            seen.append(cursor.fetchone()[0])
+        original(group, event)
+
+    monkeypatch.setattr(consumers, "_handle", record_setting)
+    eventjobs.publish("t", {"seq": 1})
+    drain(runner("ledger"))
+    assert seen == [session if synchronous else "off"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == session  # transaction-local: the session is unchanged
