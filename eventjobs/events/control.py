@@ -70,6 +70,7 @@ def plan_reset(name: str, target: Target) -> ResetPlan:
     partitions = _partitions(name)
     cap = eventjobs_settings().lag_cap
     conn = django_connection(database_alias())
+    # One snapshot for the target and the count (no lock: nothing is changed).
     with transaction.atomic(using=database_alias()):
         position = _position(conn, target)
         again = controlstore.count_redeliveries(conn, group=name, position=position,
@@ -83,6 +84,8 @@ def reset(name: str, target: Target) -> ResetPlan:
     partitions = _partitions(name)
     cap = eventjobs_settings().lag_cap
     alias = database_alias()
+    # One transaction holding the group's cursor locks: a running batch finishes first,
+    # and the count and the move see the same positions.
     with transaction.atomic(using=alias):
         conn = django_connection(alias)
         controlstore.lock_group(conn, name)
@@ -106,6 +109,7 @@ def resume(name: str) -> bool:
 def _set_paused(name: str, paused: bool) -> bool:
     _partitions(name)
     alias = database_alias()
+    # Under the group's cursor locks: waits for a running batch, which then sees the flag.
     with transaction.atomic(using=alias):
         conn = django_connection(alias)
         controlstore.lock_group(conn, name)

@@ -105,6 +105,7 @@ def _run_in_savepoint(alias: str, conn, event: Event, handlers) -> Failure | Non
     """The handlers in a savepoint: a failure rolls back their writes only."""
     failure = None
     try:
+        # A savepoint: a failure rolls back the handlers' writes, not the dead letter's update.
         with transaction.atomic(using=alias):
             failure = run_handlers(event, handlers, Guard(connections[alias], conn))
             if failure is not None:

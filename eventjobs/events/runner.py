@@ -81,13 +81,14 @@ class GroupRunner(FailureHandling, Membership):
         if self.wait_until > time.monotonic():
             return WAIT
         try:
-            return self._batch(stop=None)
+            try:
+                return self._batch(stop=None)
+            except HandlerFailed as failure:
+                self._failed(failure)  # its own batches may break too: handled below
+                return HANDLED
         except _Stale:
             logger.info("group %s: cursor changed during a batch (reset or takeover); "
                         "rolled back, reloading", self.name)
-            return HANDLED
-        except HandlerFailed as failure:
-            self._failed(failure)
             return HANDLED
         except HandlerTimeout:  # rang between two handlers: whose time it was is unclear
             self._lost("the batch ran longer than HANDLER_TIMEOUT_SECONDS")

@@ -71,7 +71,7 @@ def listen(conn) -> None:
 def system_identifier(conn) -> int | None:
     """pg_control_system().system_identifier, or None when not allowed to read it."""
     try:
-        with conn.transaction():
+        with conn.transaction():  # a refusal must not abort the caller's transaction
             return int(_one(conn, "system_identifier")[0])
     except psycopg.errors.InsufficientPrivilege:
         return None

@@ -16,6 +16,7 @@ Group "exclusive" checks that no two transactions handle one key at once (S24); 
 
 import json
 import os
+import signal
 import time
 
 from django.db import DatabaseError, connection, transaction
@@ -115,6 +116,9 @@ def _poison(what: str):
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = '100ms'")
             cursor.execute("SELECT pg_sleep(2)")
+    elif what.startswith("uninterruptible:"):  # no alarm can reach it: as if stuck in C code
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+        time.sleep(float(what.split(":", 1)[1]))
     elif what.startswith(("sleep:", "idle:")):  # idle: sleeps and returns, writing nothing
         time.sleep(float(what.split(":", 1)[1]))
     return None

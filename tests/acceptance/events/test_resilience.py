@@ -4,6 +4,7 @@ forgotten, and when one process runs several groups (issue 8)."""
 
 import json
 import signal
+import subprocess
 import time
 
 import pytest
@@ -117,6 +118,34 @@ def test_a_hung_handler_is_interrupted_counted_and_dead_lettered(spawn, tmp_path
     assert letter.event_id == hung.id and "HandlerTimeout" in letter.error
     assert runlog.read_text().split() == [str(hung.id)] * 2  # max_attempts, each interrupted
     assert proc.popen.poll() is None, proc.output()
+
+
+def test_a_handler_no_alarm_can_interrupt_ends_its_process_and_is_dead_lettered(spawn,
+                                                                                 tmp_path):
+    # Stuck where Python cannot interrupt it (here: SIGALRM blocked): the watchdog ends
+    # the process after twice the timeout; each restart counts the delivery first, so
+    # the event is dead-lettered after its attempts instead of hanging every process.
+    runlog = tmp_path / "runs"
+    stuck = eventjobs.publish("t", {"poison": "uninterruptible:60", "runlog": True})
+    after = eventjobs.publish("t", {"seq": 2})
+    codes, outputs = [], []
+    for _ in range(6):
+        proc = consume(spawn, "poison", EVENTJOBS_TEST_RUNLOG=runlog,
+                       EVENTJOBS_HANDLER_TIMEOUT_SECONDS=1, EVENTJOBS_CONSUMER_LEASE_SECONDS=1)
+        try:
+            codes.append(proc.wait(timeout=20))
+            outputs.append(proc.output())
+        except subprocess.TimeoutExpired:  # still running: it got past the stuck event
+            break
+    wait_until(lambda: handled("poison")[after.id] == 1, timeout=30,
+               message="the event after the stuck one")
+    assert codes and set(codes) == {70}, codes
+    assert all("could not be interrupted" in out for out in outputs)
+    assert proc.popen.poll() is None
+    letter = DeadLetter.objects.get()
+    assert letter.event_id == stuck.id and "lost" in letter.error
+    runs = runlog.read_text().split()
+    assert set(runs) == {str(stuck.id)} and 2 <= len(runs) <= 3
 
 
 def test_forgetting_a_group_while_consume_runs_it_does_not_crash_it(spawn):

@@ -1,5 +1,6 @@
 """The event log on real PostgreSQL: publishing, append-only, positions, retention."""
 
+import time
 from datetime import timedelta
 
 import psycopg
@@ -175,3 +176,50 @@ def test_a_paused_group_still_holds_retention_back(runner, capsys):
     assert "deleted 5" in out and "group second" in out
     assert sorted(EventRow.objects.values_list("id", flat=True)) == [e.id for e in later]
     del first
+
+
+def test_keyless_events_spread_over_partitions_and_old_ones_stay_in_partition_0(runner):
+    from collections import Counter
+
+    from eventjobs.events.partitions import partition_of
+    from tests.testapp.models import EventLedger
+
+    new = eventjobs.publish_many([{"type": "t", "data": {"i": i}} for i in range(200)])
+    one = eventjobs.publish("t")
+    assert all(e.key_hash is not None for e in [*new, one])
+    stored = dict(EventRow.objects.values_list("id", "key_hash"))
+    assert Counter(partition_of(stored[e.id], 4) for e in new).keys() == {0, 1, 2, 3}
+    # As published before keyless events were spread: no hash at all (partition 0).
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO eventjobs_event (type, data) SELECT 't', '{}' "
+                       "FROM generate_series(1, 20) RETURNING id")
+        old = [row[0] for row in cursor.fetchall()]
+    a, b = runner("ledger"), runner("ledger")  # two processes share the group
+    a.heartbeat()  # gives back what b takes
+    expected = {e: 1 for e in [*(e.id for e in new), one.id, *old]}
+
+    def both_ran():
+        for r in (a, b):  # as a consume process's loop does
+            if time.monotonic() >= r.next_heartbeat:
+                r.heartbeat()
+            r.run_once()
+        return len(EventLedger.objects.all()) >= len(expected)
+
+    wait_until(both_ran, message="the two runners to handle every event")
+    assert {len(a.owned), len(b.owned)} == {2}
+    counts = Counter(EventLedger.objects.values_list("event_id", flat=True))
+    assert counts == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0005_applies_and_reverts():
+    from django.core.management import call_command
+
+    call_command("migrate", "eventjobs", "0004", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regproc('eventjobs_read_events')")
+        assert cursor.fetchone()[0] is None
+    call_command("migrate", "eventjobs", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regproc('eventjobs_read_events')")
+        assert cursor.fetchone()[0] is not None
