@@ -32,6 +32,7 @@ from eventjobs.events.failures import FailureHandling, HandlerFailed
 from eventjobs.events.membership import ClusterMismatch, Membership
 from eventjobs.events.partitions import Position, partition_of
 from eventjobs.events.watchdog import BatchClock, HandlerTimeout
+from eventjobs.events.window import Read
 
 logger = logging.getLogger("eventjobs.consume")
 
@@ -141,10 +142,8 @@ class GroupRunner(FailureHandling, Membership):
             self._sync(rows)
             if self.paused:
                 return PAUSED
-            parts = None if len(self.owned) == self.partitions else sorted(self.owned)
-            events, batch.end = store.read_events(
-                conn, after=self.low(), limit=self.limit, partitions=parts, n=self.partitions,
-                prepare=self.opts.prepare_statements)
+            events, batch.end = store.read_events(conn, self._read(),
+                                                  prepare=self.opts.prepare_statements)
             if batch.end is None:
                 return EMPTY
             if self._decide(conn, events, batch, stop, careful, started) == WAIT:
@@ -154,6 +153,11 @@ class GroupRunner(FailureHandling, Membership):
             self._commit(conn, batch, careful)
         self._committed(batch, careful, started, stop)
         return HANDLED
+
+    def _read(self) -> Read:
+        """The window after our slowest partition (of the rows just locked)."""
+        parts = None if len(self.owned) == self.partitions else tuple(sorted(self.owned))
+        return Read(self.low(), parts, self.limit, self.partitions)
 
     def _sync(self, rows) -> None:
         """Take our cursor rows (locked) as the truth; notice resets and pauses."""

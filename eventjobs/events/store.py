@@ -13,14 +13,15 @@ compared in Python as ints.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-from eventjobs.events.event import Event
-from eventjobs.events.partitions import Position, partition_of
+from eventjobs.events.partitions import Position
+from eventjobs.events.window import Read, Window
 from eventjobs.sql import query
 
 
@@ -38,14 +39,20 @@ def _all(conn, name: str, params: dict | None = None) -> list:
 
 def _batch(conn, name: str, params: dict, prepare: bool) -> psycopg.Cursor:
     """A batch statement on the Django connection: server-side binding, prepared unless
-    PREPARE_STATEMENTS is off (Django's own cursors bind client-side and never prepare).
-    Django opens connections with prepare_threshold=None, which makes psycopg ignore
-    `prepare`: it is lifted only while our statement runs (as db.session_cursor does)."""
+    PREPARE_STATEMENTS is off (Django's own cursors bind client-side and never prepare)."""
+    with _preparing(conn, prepare):
+        return psycopg.Cursor(conn).execute(_sql(name), params, prepare=prepare)
+
+
+@contextmanager
+def _preparing(conn, prepare: bool) -> Iterator[None]:
+    """Django opens connections with prepare_threshold=None, which makes psycopg ignore
+    `prepare`: lift it only while our statements run (as db.session_cursor does)."""
     saved = conn.prepare_threshold
     if prepare and saved is None:
         conn.prepare_threshold = 1 << 30
     try:
-        return psycopg.Cursor(conn).execute(_sql(name), params, prepare=prepare)
+        yield
     finally:
         conn.prepare_threshold = saved
 
@@ -152,31 +159,25 @@ def watch_horizon(conn, *, group: str, after: Position) -> tuple[int, datetime, 
 
 
 # -- the batch (raw Django connection inside atomic) ----------------------------------------
+CursorRow = tuple[int, int, int, int, bool]  # (partition, txid, event_id, generation, paused)
+
+
 def lock_cursors(conn, *, group: str, member: str, prepare: bool = True,
-                 asynchronous: bool = False) -> list[tuple[int, int, int, int, bool]]:
-    """[(partition, txid, event_id, generation, paused)] of our partitions, locked.
+                 asynchronous: bool = False) -> list[CursorRow]:
+    """Lock our partitions' cursor rows: [(partition, txid, event_id, generation, paused)].
     `asynchronous`: the batch's commit does not wait for the WAL flush (see the SQL)."""
-    rows = _batch(conn, "lock_cursors", {"group": group, "member": member,
-                                         "asynchronous": asynchronous}, prepare)
-    return [(p, int(t), e, g, paused) for p, t, e, g, paused in rows.fetchall()]
+    params = {"group": group, "member": member, "asynchronous": asynchronous}
+    return _cursor_rows(_batch(conn, "lock_cursors", params, prepare))
 
 
-def read_events(conn, *, after: Position, limit: int, partitions: Sequence[int] | None,
-                n: int, prepare: bool = True) -> tuple[list[Event], Position | None]:
-    """The next (at most `limit`) final events after `after`, in log order: those of
-    `partitions` (None: all), and the position of the last row read, ours or not (every
-    event of ours up to it is in the list)."""
-    params = {"txid": str(after[0]), "event_id": after[1], "limit": limit}
-    if partitions is None:
-        rows = _batch(conn, "read_events", params, prepare).fetchall()
-        events = [Event(i, t, k, d, s, c, int(x), h) for i, x, h, t, k, d, s, c in rows]
-    else:
-        params.update(n=n, partitions=list(partitions))
-        rows = _batch(conn, "read_events_partitions", params, prepare).fetchall()
-        ours = frozenset(partitions)
-        events = [Event(i, t, k, d, s, c, int(x), h) for i, x, h, t, k, d, s, c in rows
-                  if partition_of(h, n) in ours]
-    return events, ((int(rows[-1][1]), rows[-1][0]) if rows else None)
+def _cursor_rows(cursor) -> list[CursorRow]:
+    return [(p, int(t), e, g, paused) for p, t, e, g, paused in cursor.fetchall()]
+
+
+def read_events(conn, read: Read, prepare: bool = True) -> Window:
+    """The next (at most read.limit) final events after read.after, in log order."""
+    name, params = read.statement()
+    return read.window(_batch(conn, name, params, prepare).fetchall())
 
 
 def advance(conn, *, group: str, member: str, generation: int, partitions: Sequence[int],

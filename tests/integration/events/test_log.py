@@ -12,6 +12,7 @@ from eventjobs.db import connect, connection_params, django_connection
 from eventjobs.events import controlstore
 from eventjobs.events import store as eventstore
 from eventjobs.events.retention import prune
+from eventjobs.events.window import Read
 from eventjobs.exceptions import InvalidPayload
 from eventjobs.models import Event as EventRow
 from tests.integration.events.helpers import drain, runner_fixture, wait_until  # noqa: F401
@@ -81,11 +82,9 @@ def test_reader_orders_txids_numerically_across_a_digit_change(runner):
         later, earlier = [row[0] for row in cursor.fetchall()]
     conn = django_connection("default")
     with transaction.atomic():
-        rows, end = eventstore.read_events(conn, after=(99, earlier - 1), limit=10,
-                                           partitions=None, n=4)
+        rows, end = eventstore.read_events(conn, Read((99, earlier - 1), None, 10, 4))
         assert [e.id for e in rows] == [earlier, later] and end == (100, later)
-        rows, _ = eventstore.read_events(conn, after=(99, earlier), limit=10, partitions=None,
-                                         n=4)
+        rows, _ = eventstore.read_events(conn, Read((99, earlier), None, 10, 4))
         assert [e.id for e in rows] == [later]
     ledger = runner("ledger")
     drain(ledger)

@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from eventjobs.db import django_connection
 from eventjobs.events import store
 from eventjobs.events.partitions import START
+from eventjobs.events.window import Read
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,8 +76,7 @@ def test_the_read_is_an_index_scan_of_one_window_on_a_never_analyzed_table(sprea
         plain = "\n".join(row[0] for row in cursor.fetchall())
         assert "Seq Scan" in plain or "Bitmap" in plain  # what the planner picks alone
 
-        plans = _nested_plans(raw, lambda: store.read_events(
-            raw, after=START, limit=LIMIT, partitions=None, n=8))
+        plans = _nested_plans(raw, lambda: store.read_events(raw, Read(START, None, LIMIT, 8)))
         assert "Index Scan using eventjobs_event_txid_id_idx" in plans, plans  # the copy's name
         for bad in ("Seq Scan", "Bitmap", "Sort"):
             assert bad not in plans, plans
@@ -87,9 +87,8 @@ def test_the_read_is_an_index_scan_of_one_window_on_a_never_analyzed_table(sprea
         before = _reads_of(cursor)
         windows = []
         for after in (START, (102, EVENTS - 1500)):
-            for partitions in (None, [1, 2, 3]):
-                events, end = store.read_events(raw, after=after, limit=LIMIT,
-                                                partitions=partitions, n=8)
+            for partitions in (None, (1, 2, 3)):
+                events, end = store.read_events(raw, Read(after, partitions, LIMIT, 8))
                 windows.append((len(events), end))
                 now = _reads_of(cursor)
                 assert now[0] == before[0], "a sequential scan"
