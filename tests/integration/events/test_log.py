@@ -222,3 +222,14 @@ def test_migration_0005_applies_and_reverts():
     with connection.cursor() as cursor:
         cursor.execute("SELECT to_regproc('eventjobs_read_events')")
         assert cursor.fetchone()[0] is not None
+
+
+def test_eventjobs_connections_name_themselves_even_when_the_project_names_its_own():
+    # DATABASES OPTIONS {"application_name": ...} used to make connect() fail with
+    # "got multiple values for keyword argument 'application_name'".
+    conn = connect({**connection_params("default"), "application_name": "myproject"},
+                   "eventjobs consume test")
+    try:
+        assert conn.execute("SHOW application_name").fetchone()[0] == "eventjobs consume test"
+    finally:
+        conn.close()
