@@ -26,13 +26,14 @@ from django.db import connections, transaction
 
 from eventjobs.db import django_connection
 from eventjobs.events import store
-from eventjobs.events.dispatch import ConnectionLost, Guard, run_handlers
+from eventjobs.events.dispatch import Guard, run_handlers
 from eventjobs.events.event import Event
 from eventjobs.events.failures import FailureHandling, HandlerFailed
 from eventjobs.events.membership import ClusterMismatch, Membership
 from eventjobs.events.partitions import Position, partition_of
 from eventjobs.events.watchdog import BatchClock, HandlerTimeout
 from eventjobs.events.window import Read
+from eventjobs.exceptions import one_line
 
 logger = logging.getLogger("eventjobs.consume")
 
@@ -94,11 +95,8 @@ class GroupRunner(FailureHandling, Membership):
         except HandlerTimeout:  # rang between two handlers: whose time it was is unclear
             self._lost("the batch ran longer than HANDLER_TIMEOUT_SECONDS")
             return HANDLED
-        except ConnectionLost as exc:
-            self._lost(str(exc))
-            raise
-        except Exception as exc:
-            self._lost(str(exc).strip() or type(exc).__name__)
+        except Exception as exc:  # the connection broke (ConnectionLost, database errors)
+            self._lost(one_line(exc).splitlines()[0])
             raise
 
     def _failed(self, failed: HandlerFailed) -> None:
