@@ -191,6 +191,9 @@ EVENTJOBS_SETTINGS = (
     Setting("BATCH_SIZE", 1000, count(1, 100_000), "events per handler transaction, at most"),
     Setting("BATCH_SECONDS", 0.05, positive_seconds,
             "a batch stops taking new events after this long"),
+    Setting("BATCH_SYNCHRONOUS_COMMIT", False, boolean,
+            "a batch's commit waits for its WAL flush (off: a crash may lose the last "
+            "batches, effects and positions together, and they are handled again)"),
     Setting("HANDLER_TIMEOUT_SECONDS", 300.0, positive_seconds,
             "a batch still running after this long is abandoned and its event charged an "
             "attempt (Kafka's max.poll.interval)"),
@@ -222,6 +225,7 @@ class EventjobsSettings:
     consumer_poll_seconds: float
     batch_size: int
     batch_seconds: float
+    batch_synchronous_commit: bool
     handler_timeout_seconds: float
     listen: bool
     lag_cap: int

@@ -66,8 +66,9 @@ def connect(params: dict[str, Any], application_name: str, *,
         options.append("-c synchronous_commit=off")
     if params.get("options"):
         options.insert(0, params["options"])
-    conn = psycopg.connect(**{**params, "options": " ".join(options)}, autocommit=True,
-                           application_name=application_name[:63])
+    # Our application_name wins over one in the project's OPTIONS (it names the role).
+    conn = psycopg.connect(**{**params, "options": " ".join(options),
+                              "application_name": application_name[:63]}, autocommit=True)
     if not conf.prepare_statements:
         conn.prepare_threshold = None
     return conn

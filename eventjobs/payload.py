@@ -3,7 +3,9 @@
 PostgreSQL's jsonb rejects NUL characters and lone surrogates mid-transaction (which
 would break the caller's transaction), Python's json emits NaN which jsonb rejects,
 and json.dumps silently turns {1: "x"} into {"1": "x"}. We refuse all of these up
-front with a message that says where the bad value is and what to do instead.
+front with a message that says where the bad value is and what to do instead. Size is
+limited too (`check_size`, EVENTJOBS["MAX_PAYLOAD_BYTES"]): a batch of consumers or a
+claim of jobs fetches many payloads at once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import math
 from typing import Any
 
+from eventjobs.conf import eventjobs_settings
 from eventjobs.exceptions import InvalidPayload
 
 MAX_DEPTH = 100  # also ends the walk of a circular structure
@@ -77,25 +80,51 @@ def _check_text(text: str, path: str) -> None:
         ) from None
 
 
+def check_size(text: str, where: str, max_bytes: int | None = None) -> None:
+    """Raise InvalidPayload when `text` takes more than `max_bytes` in UTF-8 (default:
+    EVENTJOBS["MAX_PAYLOAD_BYTES"], 1 MB)."""
+    if max_bytes is None:
+        max_bytes = eventjobs_settings().max_payload_bytes
+    if len(text) * 4 <= max_bytes:  # UTF-8 takes at most 4 bytes a character: no need to count
+        return
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise InvalidPayload(
+            f"{where}: {size:,} bytes of JSON, more than the {max_bytes:,} accepted "
+            "(EVENTJOBS['MAX_PAYLOAD_BYTES']); store big content elsewhere (a file, a row) "
+            "and pass its id")
+
+
 def _refuse(obj: Any) -> Any:
     raise TypeError  # not JSON: the slow path below says where and why
 
 
-def dumps(value: Any, where: str) -> str:
-    """Validate and serialise to compact JSON text.
+def dumps(value: Any, where: str, *, limit_size: bool = False) -> str:
+    """Validate and serialise to compact JSON text (with `limit_size`, no longer than
+    EVENTJOBS["MAX_PAYLOAD_BYTES"]: see check_size).
 
     Fast path in C: serialise, check the text for NUL escapes and lone surrogates, and
     check that parsing it gives back the same value (which catches non-string keys).
     Anything suspicious (including tuples, which come back as lists) takes the walk in
     validate_json, which raises with the location of the bad value or accepts it.
     """
+    text = _fast_dumps(value)
+    if text is None:
+        validate_json(value, where)
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    if limit_size:
+        check_size(text, where)
+    return text
+
+
+def _fast_dumps(value: Any) -> str | None:
+    """The JSON text when the C serialiser alone shows `value` is exact JSON, else None."""
     try:
         text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False,
                           default=_refuse)
-        if "\\u0000" not in text and json.loads(text) == value:
-            text.encode("utf-8")  # lone surrogates fail here
-            return text
+        if "\\u0000" in text or json.loads(text) != value:
+            return None
+        text.encode("utf-8")  # lone surrogates fail here
+        return text
     except (TypeError, ValueError, UnicodeEncodeError):
-        pass
-    validate_json(value, where)
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        return None

@@ -77,9 +77,12 @@ class ConsumerGroupFactory(DjangoModelFactory):
 
     @factory.post_generation
     def cursors(group, create, extracted, **kwargs):
+        """`cursors__at=(txid, event_id)`: every partition at that position (default: the
+        start of the log). A group that dead-lettered an event has moved past it."""
         if create:
+            txid, event_id = kwargs.get("at", (0, 0))
             Cursor.objects.bulk_create(
-                Cursor(group=group, partition=p, txid=0, event_id=0)
+                Cursor(group=group, partition=p, txid=txid, event_id=event_id)
                 for p in range(group.partitions))
 
 

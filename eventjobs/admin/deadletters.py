@@ -153,17 +153,24 @@ class DeadLetterAdmin(EventjobsAdmin):
         ids = list(queryset.order_by().values_list("id", flat=True))
         resolved: list[int] = []
         failed: list[int] = []
+        replaying: list[int] = []
         try:
             for part in chunks(ids):
                 outcome = eventjobs.reprocess_dead_letters(part)
                 resolved += outcome["resolved"]
                 failed += outcome["failed"]
+                replaying += outcome["replaying"]
         except ImproperlyConfigured as exc:  # the group's consumers are not in this code
             self.message_user(request, f"Stopped: {exc}", messages.ERROR)
-            ids = resolved + failed  # what was done before it stopped is reported below
+            ids = resolved + failed + replaying  # what was done before it stopped, below
         self._log(request, resolved, "Reprocessed: handled, resolved")
         self._log(request, failed, "Reprocessed: failed again (still open)")
-        report(self, request, len(resolved), len(ids) - len(resolved) - len(failed),
+        if replaying:
+            self.message_user(request, f"{len(replaying)} left to the replay under way: the "
+                              "group's position is before their event, which it will deliver "
+                              "again (a reprocess now would handle it twice).", messages.WARNING)
+        report(self, request, len(resolved),
+               len(ids) - len(resolved) - len(failed) - len(replaying),
                "Reprocessed and resolved", ("dead letter", "dead letters"),
                "not open (already resolved or discarded)")
         if failed:

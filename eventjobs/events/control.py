@@ -17,7 +17,7 @@ from django.db import transaction
 
 from eventjobs.conf import database_alias, eventjobs_settings
 from eventjobs.db import django_connection
-from eventjobs.events import store as eventstore
+from eventjobs.events import controlstore, store
 from eventjobs.events.partitions import START, Position
 from eventjobs.exceptions import GroupNotFound
 
@@ -50,18 +50,18 @@ def _position(conn, target: Target) -> Position:
     if target == "beginning":
         return START
     if target == "end":
-        return (eventstore.horizon(conn), 0)
+        return (store.horizon(conn), 0)
     if isinstance(target, bool) or not isinstance(target, int | datetime):
         raise ValueError(f"reset target must be 'beginning', 'end', an event id or a "
                          f"datetime, not {target!r}")
     if isinstance(target, int):
-        found = eventstore.event_position(conn, target)
+        found = controlstore.event_position(conn, target)
         if found is None:
             raise LookupError(f"event {target} does not exist (never published, or pruned)")
         return (found[0], found[1] - 1)  # re-deliver the event itself
-    found = eventstore.position_at_time(conn, target)
+    found = controlstore.position_at_time(conn, target)
     if found is None:
-        return (eventstore.horizon(conn), 0)  # nothing at or after T yet
+        return (store.horizon(conn), 0)  # nothing at or after T yet
     return (found[0], found[1] - 1)
 
 
@@ -70,9 +70,10 @@ def plan_reset(name: str, target: Target) -> ResetPlan:
     partitions = _partitions(name)
     cap = eventjobs_settings().lag_cap
     conn = django_connection(database_alias())
+    # One snapshot for the target and the count (no lock: nothing is changed).
     with transaction.atomic(using=database_alias()):
         position = _position(conn, target)
-        again = eventstore.count_redeliveries(conn, group=name, position=position,
+        again = controlstore.count_redeliveries(conn, group=name, position=position,
                                               n=partitions, cap=cap)
     return ResetPlan(name, position, again, again >= cap)
 
@@ -83,13 +84,15 @@ def reset(name: str, target: Target) -> ResetPlan:
     partitions = _partitions(name)
     cap = eventjobs_settings().lag_cap
     alias = database_alias()
+    # One transaction holding the group's cursor locks: a running batch finishes first,
+    # and the count and the move see the same positions.
     with transaction.atomic(using=alias):
         conn = django_connection(alias)
-        eventstore.lock_group(conn, name)
+        controlstore.lock_group(conn, name)
         position = _position(conn, target)
-        again = eventstore.count_redeliveries(conn, group=name, position=position,
+        again = controlstore.count_redeliveries(conn, group=name, position=position,
                                               n=partitions, cap=cap)
-        eventstore.reset_group(conn, group=name, position=position)
+        controlstore.reset_group(conn, group=name, position=position)
     return ResetPlan(name, position, again, again >= cap)
 
 
@@ -106,10 +109,11 @@ def resume(name: str) -> bool:
 def _set_paused(name: str, paused: bool) -> bool:
     _partitions(name)
     alias = database_alias()
+    # Under the group's cursor locks: waits for a running batch, which then sees the flag.
     with transaction.atomic(using=alias):
         conn = django_connection(alias)
-        eventstore.lock_group(conn, name)
-        changed = eventstore.pause_group(conn, group=name, paused=paused)
+        controlstore.lock_group(conn, name)
+        changed = controlstore.pause_group(conn, group=name, paused=paused)
     return bool(changed)
 
 

@@ -1,4 +1,4 @@
-"""Publishing events (`publish`, `publish_many`) and the Event handlers receive.
+"""Publishing events (`publish`, `publish_many`); handlers receive an `Event` (event.py).
 
 An event is written in the caller's transaction on the eventjobs database alias: it
 exists if and only if that transaction commits. Everything is validated before any
@@ -7,78 +7,23 @@ SQL runs, so a bad event never breaks the caller's transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from eventjobs.conf import MAX_TYPE_LENGTH, database_alias, eventjobs_settings
-from eventjobs.db import django_connection, session_cursor
+from eventjobs.db import session_cursor
 from eventjobs.events import store as eventstore
-from eventjobs.events.partitions import key_hash, show_position
+from eventjobs.events.event import Event
+from eventjobs.events.partitions import key_hash, spread_hash
 from eventjobs.exceptions import InvalidPayload
-from eventjobs.payload import dumps
+from eventjobs.payload import check_size, dumps
 
-_UNSET = object()
-
-
-class Event:
-    """An event as handlers and `publish` see it (a light object, not a model instance).
-
-    `position` is (txid, id), the order of the log; `data` is parsed on first access.
-    """
-
-    __slots__ = ("id", "type", "key", "_data", "_raw", "source", "_created_at", "txid",
-                 "key_hash")
-
-    def __init__(self, id: int, type: str, key: str | None, raw: str | None,
-                 source: str | None, created_at: datetime | str, txid: int,
-                 key_hash: int | None, data: Any = _UNSET):
-        self.id = id
-        self.type = type
-        self.key = key
-        self._raw = raw
-        self._data = data
-        self.source = source
-        self._created_at = created_at
-        self.txid = txid
-        self.key_hash = key_hash
-
-    @property
-    def data(self) -> Any:
-        if self._data is _UNSET:
-            self._data = None if self._raw is None else json.loads(self._raw)
-        return self._data
-
-    @property
-    def created_at(self) -> datetime:
-        """When the publishing transaction started (PostgreSQL's now())."""
-        value = self._created_at
-        if isinstance(value, str):  # the consumer reads it as text; parsed on demand
-            value = self._created_at = datetime.fromisoformat(value)
-        return value
-
-    @property
-    def position(self) -> tuple[int, int]:
-        """(txid, id): compare positions to order events (e.g. against a dead letter)."""
-        return (self.txid, self.id)
-
-    def as_dict(self) -> dict:
-        return {"id": self.id, "type": self.type, "key": self.key, "data": self.data,
-                "source": self.source, "created_at": self.created_at.isoformat(),
-                "position": show_position(self.position)}
-
-    def __repr__(self) -> str:
-        return f"<Event {self.type} #{self.id} key={self.key!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Event) and other.id == self.id
-
-    def __hash__(self) -> int:
-        return hash(self.id)
+__all__ = ["Event", "publish", "publish_many"]
 
 
-def _validate(type: Any, data: Any, key: Any, source: Any, where: str) -> tuple[str, int | None]:
+def _validate(type: Any, data: Any, key: Any, source: Any, where: str) -> tuple[str, int]:
+    """(data as JSON text, the hash that places the event in a partition); raises
+    InvalidPayload before any SQL runs."""
     if not isinstance(type, str) or not type.strip():
         raise InvalidPayload(f"{where}: type must be a non-empty string, got {type!r}")
     if len(type) > MAX_TYPE_LENGTH:
@@ -93,12 +38,14 @@ def _validate(type: Any, data: Any, key: Any, source: Any, where: str) -> tuple[
                              f"{key.__class__.__name__} {key!r} (pass str(key) explicitly)")
     if key is not None:
         dumps(key, f"{where} key")
+        check_size(key, f"{where} key")
     if source is not None:
         if not isinstance(source, str) or len(source) > MAX_TYPE_LENGTH:
             raise InvalidPayload(f"{where}: source must be a string of at most "
                                  f"{MAX_TYPE_LENGTH} characters, got {source!r}")
         dumps(source, f"{where} source")
-    return dumps(data, f"{where} data"), key_hash(key)
+    hashed = key_hash(key) if key is not None else spread_hash()
+    return dumps(data, f"{where} data", limit_size=True), hashed
 
 
 def publish(type: str, data: Any = None, *, key: str | None = None,
@@ -147,8 +94,3 @@ def publish_many(events: Iterable[dict]) -> list[Event]:
                   hashes[n], data=values[n])
             for n, (event_id, created_at, txid) in enumerate(rows)]
 
-
-def horizon() -> int:
-    """The current visibility horizon (pg_snapshot_xmin): events below it are final."""
-    conn = django_connection(database_alias())
-    return eventstore.horizon(conn)

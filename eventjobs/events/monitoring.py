@@ -18,7 +18,7 @@ from django.db.models import Count
 
 from eventjobs.conf import database_alias, eventjobs_settings
 from eventjobs.db import django_connection
-from eventjobs.events import store as eventstore
+from eventjobs.events import controlstore, store
 from eventjobs.events.partitions import START, show_position
 from eventjobs.events.registry import groups as registered_groups
 
@@ -30,14 +30,14 @@ def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
     Records the horizon it waits behind (and since when) on the group. Names the holding
     transaction's session when it is visible (pg_read_all_stats, or the same user);
     otherwise reports the xid with "visible": false and when it was first seen stuck."""
-    watch = eventstore.watch_horizon(conn, group=group, after=after)
+    watch = store.watch_horizon(conn, group=group, after=after)
     if watch is None:
         return None
     xid, first_seen, waited = watch
     if cache is not None and cache.get("cached") is not None:
         holder = cache["cached"]
     else:
-        holder = eventstore.horizon_holder(conn) or {}
+        holder = controlstore.horizon_holder(conn) or {}
         if cache is not None:
             cache["cached"] = holder
     # pg_stat_activity shows 32-bit xids; the horizon is an xid8 (epoch in the high half).
@@ -57,7 +57,7 @@ def _pending_for_new_group(conn, group, cap: int) -> tuple[int, bool]:
     count of a big log is not worth a status call): `capped` means "at least"."""
     if group is None or group.start == "latest":
         return 0, False
-    return eventstore.pending_for_new_group(conn, types=group.types, cap=cap)
+    return controlstore.pending_for_new_group(conn, types=group.types, cap=cap)
 
 
 def groups_status(names: Iterable[str] | None = None) -> dict:
@@ -84,12 +84,12 @@ def groups_status(names: Iterable[str] | None = None) -> dict:
     for name in sorted(wanted):
         group = stored.get(name)
         types = registered[name].types if name in registered else None
-        cursors = eventstore.cursors_of_group(conn, name) if group else []
+        cursors = store.cursors_of_group(conn, name) if group else []
         low = min(((c["txid"], c["event_id"]) for c in cursors), default=START)
         n = group.partitions if group else opts.partitions
         capped = False
         if cursors:
-            lag = eventstore.group_lag(conn, group=name, after=low, n=n, types=types,
+            lag = controlstore.group_lag(conn, group=name, after=low, n=n, types=types,
                                        cap=opts.lag_cap)
         else:
             # Groups that never ran and read the same types wait for the same events.

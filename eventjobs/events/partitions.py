@@ -2,14 +2,19 @@
 
 A key's 32-bit hash is stored at publish; the partition is computed when reading
 (`abs(hash) % N`), so the partition count is not baked into stored events. Events
-without a key go to partition 0 and carry no order promise beyond the log's own.
+without a key carry no order promise, so they get a random hash (`spread_hash`) and
+spread over every partition: each process of a group gets its share of them, and no
+process owning other partitions has to walk a log full of partition 0's events. (Rows
+published before this stored no hash; they stay in partition 0.)
 """
 
 from __future__ import annotations
 
+import random
 import zlib
 
-Position = tuple[int, int]  # (txid, event_id)
+Position = tuple[int, int]  # (txid, event_id), txid as an int (psycopg reads xid8 as text:
+#                            never compare txids as text, "99999" > "100000")
 
 START = (0, 0)  # before every event
 
@@ -22,16 +27,16 @@ def key_hash(key: str | None) -> int | None:
     return value - (1 << 32) if value >= (1 << 31) else value
 
 
+def spread_hash() -> int:
+    """A random non-negative 31-bit hash for an event without a key."""
+    return random.getrandbits(31)
+
+
 def partition_of(hash_value: int | None, partitions: int) -> int:
     """The partition of an event; the same formula as the SQL side."""
     if hash_value is None:
         return 0
     return abs(hash_value) % partitions
-
-
-def parse_position(txid: str | int, event_id: int) -> Position:
-    """A position from psycopg's text txid (never compare txids as text)."""
-    return (int(txid), int(event_id))
 
 
 def show_position(position: Position) -> dict:

@@ -7,6 +7,7 @@ anything, so importing a Django Channels `consumers.py` is harmless.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -95,7 +96,8 @@ def consumer(group: str, types: str | Iterable[str] | None = None, *, max_attemp
         raise ImproperlyConfigured(f"start must be one of {STARTS}, got {start!r}")
 
     def register(func: Callable) -> Callable:
-        path = f"{func.__module__}.{func.__qualname__}"
+        path = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+        _refuse_async(func, group, path)
         entry = _registry.setdefault(group, Group(group, start))
         if entry.handlers and entry.start != start and start != "earliest":
             raise ImproperlyConfigured(f"consumer group {group!r}: handlers disagree on start "
@@ -108,6 +110,20 @@ def consumer(group: str, types: str | Iterable[str] | None = None, *, max_attemp
         return func
 
     return register
+
+
+def _refuse_async(func: Callable, group: str, path: str) -> None:
+    """A batch runs its handlers inside one database transaction on one connection, and
+    never awaits: an `async def` handler would only create a coroutine, its body would
+    never run, and the group would move past the event. Refuse it at import time."""
+    call = getattr(func, "__call__", None)  # noqa: B004 - a callable object's own method
+    if (inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func)
+            or (not inspect.isroutine(func) and inspect.iscoroutinefunction(call))):
+        raise ImproperlyConfigured(
+            f"consumer {path} (group {group!r}) is an async function; event handlers run "
+            "inside the batch's database transaction and must be plain `def` functions. "
+            "Write `def`, and call async code with asgiref.sync.async_to_sync(...) inside it "
+            "(or enqueue a job for it).")
 
 
 def groups() -> dict[str, Group]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from eventjobs.db import database_now
-from eventjobs.events import store as eventstore
+from eventjobs.events import controlstore
 from eventjobs.events.partitions import Position, show_position
 
 logger = logging.getLogger("eventjobs.retention")
@@ -28,21 +28,23 @@ def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int =
     past the slowest group's position unless `force`. Every group with cursors holds
     retention back, paused ones too; `consumer_group forget` a retired group.
     `conn` is a raw autocommit connection."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     cutoff = database_now(conn) - older_than
     deleted = 0
     while True:
         # Each batch reads the slowest position again: a reset or a new group meanwhile
         # holds retention back from the next batch on.
-        n = eventstore.prune_batch(conn, cutoff=cutoff, force=force, limit=batch_size)
+        n = controlstore.prune_batch(conn, cutoff=cutoff, force=force, limit=batch_size)
         deleted += n
         if progress is not None and n:
             progress(deleted)
         if n < batch_size:
             break
-    slowest = eventstore.slowest_cursor(conn)
+    slowest = controlstore.slowest_cursor(conn)
     kept = 0
     if slowest is not None and not force:
-        kept = eventstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])
+        kept = controlstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])
     if kept:
         logger.warning("prune_events: kept %s event(s) older than %s: group %s has not handled "
                        "them yet (position %s); --force deletes them anyway", kept, cutoff,

@@ -1,37 +1,60 @@
-"""The only module of the event half that runs SQL: thin functions over sql/events.sql.
+"""SQL of the consume path: thin functions over sql/events.sql (with controlstore.py, the
+only modules of the event half that run SQL).
 
 `publish*` run on a Django cursor (so they join the caller's transaction and show in
-Django's query logging). Consumers run on the raw psycopg connection under their Django
-connection (`raw_connection()`), inside `transaction.atomic()` for batches so handlers'
-ORM writes share the transaction, or on a separate autocommit control connection for
-leases, membership and retry counters. Txids travel as text and are bound as
-`%s::text::xid8`; Python compares them as ints.
+Django's query logging). A batch runs on the raw psycopg connection under the consumer's
+Django connection, inside `transaction.atomic()` so handlers' ORM writes share its
+transaction, through server-side-binding cursors (so PREPARE_STATEMENTS can prepare its
+hot statements). Leases, membership and delivery counts run on the process's own
+autocommit control connection. Txids travel as text, are bound as `%s::text::xid8` and
+compared in Python as ints.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
+from eventjobs.events.partitions import Position
+from eventjobs.events.window import Read, Window
 from eventjobs.sql import query
-
-Position = tuple[int, int]  # (txid, event_id), compared as ints
 
 
 def _sql(name: str) -> str:
     return query("events.sql", name)
 
 
-def _one(conn, name: str, params: dict | None = None, prepare: bool | None = None):
-    return conn.execute(_sql(name), params, prepare=prepare).fetchone()
+def _one(conn, name: str, params: dict | None = None):
+    return conn.execute(_sql(name), params).fetchone()
 
 
-def _all(conn, name: str, params: dict | None = None, prepare: bool | None = None) -> list:
-    return conn.execute(_sql(name), params, prepare=prepare).fetchall()
+def _all(conn, name: str, params: dict | None = None) -> list:
+    return conn.execute(_sql(name), params).fetchall()
+
+
+def _batch(conn, name: str, params: dict, prepare: bool) -> psycopg.Cursor:
+    """A batch statement on the Django connection: server-side binding, prepared unless
+    PREPARE_STATEMENTS is off (Django's own cursors bind client-side and never prepare)."""
+    with _preparing(conn, prepare):
+        return psycopg.Cursor(conn).execute(_sql(name), params, prepare=prepare)
+
+
+@contextmanager
+def _preparing(conn, prepare: bool) -> Iterator[None]:
+    """Django opens connections with prepare_threshold=None, which makes psycopg ignore
+    `prepare`: lift it only while our statements run (as db.session_cursor does)."""
+    saved = conn.prepare_threshold
+    if prepare and saved is None:
+        conn.prepare_threshold = 1 << 30
+    try:
+        yield
+    finally:
+        conn.prepare_threshold = saved
 
 
 # -- publishing (the caller's session and transaction: db.session_cursor) --------------------
@@ -55,7 +78,7 @@ def listen(conn) -> None:
 def system_identifier(conn) -> int | None:
     """pg_control_system().system_identifier, or None when not allowed to read it."""
     try:
-        with conn.transaction():
+        with conn.transaction():  # a refusal must not abort the caller's transaction
             return int(_one(conn, "system_identifier")[0])
     except psycopg.errors.InsufficientPrivilege:
         return None
@@ -65,33 +88,16 @@ def horizon(conn) -> int:
     return int(_one(conn, "horizon")[0])
 
 
-def horizon_holder(conn) -> dict | None:
-    """Who holds the horizon back: the oldest transaction with an xid (or a prepared one)."""
-    row = _one(conn, "horizon_holder")
-    prepared = _one(conn, "prepared_holder")
-    if prepared and (row is None or prepared[3] > (row[8] or 0)):
-        return {"pid": None, "since": prepared[1].isoformat(), "xid": prepared[2],
-                "prepared_gid": prepared[0], "seconds": round(prepared[3], 3)}
-    if row is None:
-        return None
-    pid, since, xid, state, user, app, db, sql, seconds = row
-    return {"pid": pid, "since": since.isoformat() if since else None, "xid": xid,
-            "state": state, "user": user, "application_name": app, "database": db,
-            "query": sql, "seconds": round(seconds or 0.0, 3)}
-
-
 # -- groups, members, leases (control connection, autocommit) -------------------------------
 def create_group(conn, *, group: str, partitions: int, start: str,
                  system_id: int | None) -> Position | None:
     """Create the group at its start position; returns that position if we created it."""
+    # One transaction: a group row without its cursors would be a group nobody can run.
     with conn.transaction():
         if _one(conn, "create_group", {"group": group, "partitions": partitions,
                                        "system_identifier": system_id}) is None:
             return None
-        if start == "latest":
-            position = (horizon(conn), 0)
-        else:
-            position = (0, 0)
+        position = (horizon(conn), 0) if start == "latest" else (0, 0)
         conn.execute(_sql("create_cursors"), {"group": group, "partitions": partitions,
                                               "txid": str(position[0]),
                                               "event_id": position[1]})
@@ -108,13 +114,14 @@ def first_event(conn) -> tuple[int, int] | None:
     return (row[0], int(row[1])) if row else None
 
 
-def join_group(conn, *, member: str, group: str, host: str, pid: int) -> None:
-    conn.execute(_sql("join_group"), {"member": member, "group": group, "host": host,
-                                      "pid": pid})
+def register_member(conn, *, member: str, group: str, host: str, pid: int) -> bool:
+    """Record (or renew) a process's membership in `group`; False once the group is gone."""
+    return _one(conn, "register_member", {"member": member, "group": group, "host": host,
+                                          "pid": pid}) is not None
 
 
-def leave_group(conn, member: str) -> None:
-    conn.execute(_sql("leave_group"), {"member": member})
+def deregister_member(conn, member: str) -> None:
+    conn.execute(_sql("deregister_member"), {"member": member})
 
 
 def live_members(conn, *, group: str, member: str, lease: float) -> int:
@@ -141,35 +148,45 @@ def release_partitions(conn, *, group: str, member: str, partitions: Sequence[in
                                                   "partitions": list(partitions)})
 
 
+def watch_horizon(conn, *, group: str, after: Position) -> tuple[int, datetime, float] | None:
+    """(horizon xid, first seen, seconds) when committed events past `after` wait behind
+    the horizon (recorded on the group, kept while the horizon stays), else None."""
+    row = _one(conn, "watch_horizon", {"group": group, "txid": str(after[0]),
+                                       "event_id": after[1]})
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), row[1], row[2] or 0.0
+
+
 # -- the batch (raw Django connection inside atomic) ----------------------------------------
-# `prepare`: True prepares these hot queries server-side at once; False never does (the
-# PREPARE_STATEMENTS setting, off behind transaction-mode poolers).
-def lock_cursors(conn, *, group: str, member: str,
-                 prepare: bool = True) -> list[tuple[int, int, int, int, bool]]:
-    """[(partition, txid, event_id, generation, paused)] of our partitions, locked."""
-    return [(p, int(t), e, g, paused) for p, t, e, g, paused in
-            _all(conn, "lock_cursors", {"group": group, "member": member},
-                 prepare=bool(prepare))]
+CursorRow = tuple[int, int, int, int, bool]  # (partition, txid, event_id, generation, paused)
 
 
-def read_events(conn, *, after: Position, limit: int, partitions: Sequence[int] | None,
-                n: int, prepare: bool = True) -> list[tuple]:
-    """Raw rows (id, type, key, data text, source, created_at, txid text, key_hash)."""
-    params = {"txid": str(after[0]), "event_id": after[1], "limit": limit}
-    if partitions is None:
-        return _all(conn, "read_events", params, prepare=bool(prepare))
-    params.update(n=n, partitions=list(partitions))
-    return _all(conn, "read_events_partitions", params, prepare=bool(prepare))
+def lock_cursors(conn, *, group: str, member: str, prepare: bool = True,
+                 asynchronous: bool = False) -> list[CursorRow]:
+    """Lock our partitions' cursor rows: [(partition, txid, event_id, generation, paused)].
+    `asynchronous`: the batch's commit does not wait for the WAL flush (see the SQL)."""
+    params = {"group": group, "member": member, "asynchronous": asynchronous}
+    return _cursor_rows(_batch(conn, "lock_cursors", params, prepare))
+
+
+def _cursor_rows(cursor) -> list[CursorRow]:
+    return [(p, int(t), e, g, paused) for p, t, e, g, paused in cursor.fetchall()]
+
+
+def read_events(conn, read: Read, prepare: bool = True) -> Window:
+    """The next (at most read.limit) final events after read.after, in log order."""
+    name, params = read.statement()
+    return read.window(_batch(conn, name, params, prepare).fetchall())
 
 
 def advance(conn, *, group: str, member: str, generation: int, partitions: Sequence[int],
             position: Position, lease: float, prepare: bool = True) -> int:
     """Move our partitions to `position`; returns the number of rows moved."""
-    cur = conn.execute(_sql("advance"), {
+    return _batch(conn, "advance", {
         "group": group, "member": member, "generation": generation,
         "partitions": list(partitions), "txid": str(position[0]), "event_id": position[1],
-        "lease": lease}, prepare=bool(prepare))
-    return cur.rowcount
+        "lease": lease}, prepare).rowcount
 
 
 def resolve_dead_letters(conn, *, group: str, event_ids: Sequence[int]) -> int:
@@ -184,11 +201,6 @@ def has_open_dead_letters(conn, group: str) -> bool:
 
 
 # -- failures ---------------------------------------------------------------------------------
-def delivery_attempts(conn, *, group: str, event_id: int) -> int:
-    row = _one(conn, "delivery_attempts", {"group": group, "event_id": event_id})
-    return row[0] if row else 0
-
-
 def count_delivery(conn, *, group: str, event_id: int) -> int:
     """Add one to the event's delivery count (commit before running it); returns it."""
     return _one(conn, "count_delivery", {"group": group, "event_id": event_id})[0]
@@ -196,6 +208,11 @@ def count_delivery(conn, *, group: str, event_id: int) -> int:
 
 def delivery_error(conn, *, group: str, event_id: int, error: str) -> None:
     conn.execute(_sql("delivery_error"), {"group": group, "event_id": event_id, "error": error})
+
+
+def delivery_last_error(conn, *, group: str, event_id: int) -> str:
+    row = _one(conn, "delivery_last_error", {"group": group, "event_id": event_id})
+    return row[0] if row else ""
 
 
 def forget_deliveries(conn, *, group: str, event_ids: Sequence[int]) -> None:
@@ -225,7 +242,7 @@ def pending_partitions(conn, *, group: str, upto: Position, n: int) -> list[int]
         "group": group, "txid": str(upto[0]), "event_id": upto[1], "n": n})]
 
 
-# -- monitoring -------------------------------------------------------------------------------
+# -- read by the consumer_group command and the system checks ------------------------------------
 def cursors_of_group(conn, group: str) -> list[dict]:
     return [{"partition": p, "txid": int(t), "event_id": e, "generation": g, "paused": paused,
              "owner": owner, "lease_expires_at": lease}
@@ -233,81 +250,10 @@ def cursors_of_group(conn, group: str) -> list[dict]:
                                                         {"group": group})]
 
 
-def group_lag(conn, *, group: str, after: Position, n: int, types: Sequence[str] | None,
-              cap: int) -> int:
-    exact = [t for t in types or () if not t.endswith("*")]
-    prefixes = [_like_prefix(t[:-1]) for t in types or () if t.endswith("*")]
-    return _one(conn, "group_lag", {
-        "group": group, "txid": str(after[0]), "event_id": after[1], "n": n,
-        "all_types": types is None, "types": exact, "prefixes": prefixes, "cap": cap})[0]
-
-
-def pending_for_new_group(conn, *, types: Sequence[str] | None, cap: int) -> tuple[int, bool]:
-    """(events a group that never ran will handle among the log's first `cap`, capped)."""
-    exact = [t for t in types or () if not t.endswith("*")]
-    prefixes = [_like_prefix(t[:-1]) for t in types or () if t.endswith("*")]
-    matching, read = _one(conn, "pending_for_new_group", {
-        "all_types": types is None, "types": exact, "prefixes": prefixes, "cap": cap})
-    return matching, read >= cap
-
-
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
-def waiting_above_horizon(conn, after: Position) -> bool:
-    return _one(conn, "waiting_above_horizon", {"txid": str(after[0]), "event_id": after[1]})[0]
-
-
-def watch_horizon(conn, *, group: str, after: Position) -> tuple[int, datetime, float] | None:
-    """(horizon xid, first seen, seconds) when committed events past `after` wait behind
-    the horizon (recorded on the group, kept while the horizon stays), else None."""
-    row = _one(conn, "watch_horizon", {"group": group, "txid": str(after[0]),
-                                       "event_id": after[1]})
-    if row is None or row[0] is None:
-        return None
-    return int(row[0]), row[1], row[2] or 0.0
-
-
 def stuck_groups(conn, seconds: float) -> list[tuple[str, int, datetime]]:
     """Groups held back by the same horizon for more than `seconds` (still now)."""
     return [(name, int(xid), since) for name, xid, since in
             _all(conn, "stuck_groups", {"seconds": seconds})]
-
-
-# -- control (consumer_group command) ---------------------------------------------------------
-def lock_group(conn, group: str) -> None:
-    """Lock the group's cursor rows for this transaction (waits for a running batch)."""
-    conn.execute(_sql("lock_group"), {"group": group})
-
-
-def reset_group(conn, *, group: str, position: Position) -> list[int]:
-    """Move every partition to `position`; returns the partitions that moved."""
-    rows = _all(conn, "reset_group", {"group": group, "txid": str(position[0]),
-                                      "event_id": position[1]})
-    if rows:
-        conn.execute(_sql("forget_group_deliveries"), {"group": group})
-    return [row[0] for row in rows]
-
-
-def count_redeliveries(conn, *, group: str, position: Position, n: int, cap: int) -> int:
-    """How many events a reset of `group` to `position` delivers again (up to `cap`)."""
-    return _one(conn, "count_redeliveries", {"group": group, "txid": str(position[0]),
-                                             "event_id": position[1], "n": n, "cap": cap})[0]
-
-
-def pause_group(conn, *, group: str, paused: bool) -> list[int]:
-    return [row[0] for row in _all(conn, "pause_group", {"group": group, "paused": paused})]
-
-
-def event_position(conn, event_id: int) -> Position | None:
-    row = _one(conn, "event_position", {"event_id": event_id})
-    return (int(row[0]), row[1]) if row else None
-
-
-def position_at_time(conn, at: datetime) -> Position | None:
-    row = _one(conn, "position_at_time", {"at": at})
-    return (int(row[0]), row[1]) if row else None
 
 
 def first_unhandled_id(conn, position: Position) -> int:
@@ -329,24 +275,3 @@ def rebase_events(conn) -> int:
     """Move txids copied from another cluster below this one's horizon (see translate)."""
     conn.execute(_sql("allow_rebase"))
     return conn.execute(_sql("rebase_events")).rowcount
-
-
-# -- retention --------------------------------------------------------------------------------
-def slowest_cursor(conn) -> tuple[str, Position] | None:
-    row = _one(conn, "slowest_cursor")
-    return (row[0], (int(row[1]), row[2])) if row else None
-
-
-def prune_batch(conn, *, cutoff: datetime, force: bool, limit: int) -> int:
-    """Delete one batch in its own transaction (the trigger's flag is transaction-local),
-    never past the slowest group's position (read in the same statement) unless `force`."""
-    with conn.transaction():
-        conn.execute(_sql("allow_prune"))
-        return conn.execute(_sql("prune_batch"), {
-            "cutoff": cutoff, "force": force, "limit": limit}).rowcount
-
-
-def count_blocked(conn, *, cutoff: datetime, after: Position) -> int:
-    return _one(conn, "count_blocked", {"cutoff": cutoff, "txid": str(after[0]),
-                                        "event_id": after[1]})[0]
-

@@ -69,6 +69,18 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
                         help="Skip system checks.")
 
 
+def positive_int(text: str) -> int:
+    """argparse `type=` for counts like --batch-size: a whole number of at least 1 (0 would
+    delete nothing, batch after batch, forever)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def missing_migrations(alias: str) -> list[str]:
     """eventjobs' migrations not applied to database `alias`, in order. Reads the migration
     files' names and the recorder's table (loading every app's migration graph would cost

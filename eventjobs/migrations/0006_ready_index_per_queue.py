@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('eventjobs', '0004_permissions_and_capital_statuses'),
+        ('eventjobs', '0005_event_read_function'),
     ]
 
     operations = [

@@ -1,5 +1,5 @@
 -- Hot-path and control SQL of the event half. Each query has a name and a one-line why.
--- Loaded by eventjobs/queries.py; executed only by eventjobs/eventstore.py.
+-- Loaded by eventjobs/sql/__init__.py; executed only by eventjobs/events/store.py.
 -- Positions are (txid, event_id) pairs compared as rows, txids bound as %s::text::xid8
 -- (psycopg speaks xid8 as text) and always ordered by the xid8 column itself.
 
@@ -59,13 +59,18 @@ SELECT partitions, system_identifier FROM eventjobs_consumer_group WHERE name = 
 -- name: first_event
 SELECT id, txid::text FROM eventjobs_event ORDER BY txid, id LIMIT 1;
 
--- name: join_group
--- Membership row of a consume process; its backend pid lets others see it die at once.
+-- name: register_member
+-- A consume process's membership in one group (its member id is per process and group,
+-- so a process running several groups counts in each). The backend pid of its control
+-- connection lets others see it die at once. Returns nothing once the group is gone
+-- (`consumer_group forget`), instead of failing on the foreign key.
 INSERT INTO eventjobs_group_member (id, group_name, host, pid, backend_pid, started_at, last_seen)
-VALUES (%(member)s, %(group)s, %(host)s, %(pid)s, pg_backend_pid(), now(), now())
-ON CONFLICT (id) DO UPDATE SET last_seen = now(), backend_pid = excluded.backend_pid;
+SELECT %(member)s, g.name, %(host)s, %(pid)s, pg_backend_pid(), now(), now()
+FROM eventjobs_consumer_group g WHERE g.name = %(group)s
+ON CONFLICT (id) DO UPDATE SET last_seen = now(), backend_pid = excluded.backend_pid
+RETURNING id;
 
--- name: leave_group
+-- name: deregister_member
 DELETE FROM eventjobs_group_member WHERE id = %(member)s;
 
 -- name: live_members
@@ -118,32 +123,47 @@ WHERE group_name = %(group)s AND owner = %(member)s AND partition = ANY(%(partit
 -- First statement of every batch: lock our cursor rows for the batch's transaction, so
 -- no one can take a partition, reset or pause it while handlers run. Generation and
 -- paused tell the runner whether a reset/pause happened since its last batch.
-SELECT partition, txid::text, event_id, generation, paused
-FROM eventjobs_cursor
-WHERE group_name = %(group)s AND owner = %(member)s
-ORDER BY partition
-FOR UPDATE;
+-- With `asynchronous`, the batch's COMMIT does not wait for its WAL flush: a database
+-- crash can lose the last batches, but their handlers' writes and their position
+-- advance are lost together (the events are handled again), and any later synchronous
+-- commit (a job's outcome, a delivery count) flushes them first.
+SELECT c.partition, c.txid::text, c.event_id, c.generation, c.paused
+FROM eventjobs_cursor c,
+     LATERAL (SELECT set_config('synchronous_commit', CASE WHEN %(asynchronous)s THEN 'off'
+                                ELSE current_setting('synchronous_commit') END, true)) AS s
+WHERE c.group_name = %(group)s AND c.owner = %(member)s
+ORDER BY c.partition
+FOR UPDATE OF c;
 
 -- name: read_events
--- The next events after `position` that are final (below the horizon: every
--- transaction before it has ended, so nothing can still appear behind the cursor).
--- Index scan on (txid, id); ORDER BY names the xid8 column, never its text.
-SELECT e.id, e.type, e.key, e.data, e.source, e.created_at::text, e.txid::text, e.key_hash
-FROM eventjobs_event e
-WHERE (e.txid, e.id) > (%(txid)s::text::xid8, %(event_id)s)
-  AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY e.txid, e.id
-LIMIT %(limit)s;
+-- The next `limit` events after `position` that are final (below the horizon: every
+-- transaction before it has ended, so nothing can still appear behind the cursor), in
+-- (txid, id) order. eventjobs_read_events() (migration 0005) is an index scan on
+-- (txid, id) that stops after `limit` rows whatever the statistics say, so a batch
+-- costs the same on a never-analyzed table and however long the unread backlog is.
+-- Rows come back in the function's order (a function scan keeps it).
+SELECT e.id, e.txid::text, e.key_hash, e.type, e.key, e.data, e.source, e.created_at::text
+FROM eventjobs_read_events(%(txid)s::text::xid8, %(event_id)s, %(limit)s) AS e;
 
 -- name: read_events_partitions
--- As read_events, for a process that owns only some of the group's partitions.
-SELECT e.id, e.type, e.key, e.data, e.source, e.created_at::text, e.txid::text, e.key_hash
+-- As read_events, for a process that owns only some of the group's partitions: the
+-- same window of the log (the scan never searches further for rows of ours, so its
+-- cost cannot grow with the log), with the data of other partitions' rows left out.
+-- The runner moves our positions past those rows.
+SELECT e.id, e.txid::text, e.key_hash, e.type, e.key,
+       CASE WHEN p.mine THEN e.data END, e.source, e.created_at::text
+FROM eventjobs_read_events(%(txid)s::text::xid8, %(event_id)s, %(limit)s) AS e
+CROSS JOIN LATERAL (
+    SELECT coalesce(abs(e.key_hash::int8) %% %(n)s, 0) = ANY(%(partitions)s) AS mine) AS p;
+
+-- name: read_events_unbounded
+-- eventjobs.testing.run_consumers(): every event after `position` that this session
+-- can see, its own uncommitted ones included (no horizon: only for tests, where
+-- nothing else publishes meanwhile).
+SELECT e.id, e.txid::text, e.key_hash, e.type, e.key, e.data, e.source, e.created_at::text
 FROM eventjobs_event e
 WHERE (e.txid, e.id) > (%(txid)s::text::xid8, %(event_id)s)
-  AND e.txid < pg_snapshot_xmin(pg_current_snapshot())
-  AND coalesce(abs(e.key_hash::int8) %% %(n)s, 0) = ANY(%(partitions)s)
-ORDER BY e.txid, e.id
-LIMIT %(limit)s;
+ORDER BY e.txid, e.id;
 
 -- name: advance
 -- Move our partitions to the batch's last read position, in the batch's transaction
@@ -164,9 +184,6 @@ WHERE group_name = %(group)s AND status = 'OPEN' AND event_id = ANY(%(event_ids)
 -- name: has_open_dead_letters
 SELECT EXISTS (SELECT 1 FROM eventjobs_deadletter WHERE group_name = %(group)s AND status = 'OPEN');
 
--- name: delivery_attempts
-SELECT attempts FROM eventjobs_delivery WHERE group_name = %(group)s AND event_id = %(event_id)s;
-
 -- name: count_delivery
 -- Committed (autocommit) before a handler that failed before runs again: a handler
 -- that kills its process still uses up its attempts.
@@ -179,6 +196,9 @@ RETURNING attempts;
 -- name: delivery_error
 UPDATE eventjobs_delivery SET last_error = %(error)s, updated_at = now()
 WHERE group_name = %(group)s AND event_id = %(event_id)s;
+
+-- name: delivery_last_error
+SELECT last_error FROM eventjobs_delivery WHERE group_name = %(group)s AND event_id = %(event_id)s;
 
 -- name: forget_deliveries
 DELETE FROM eventjobs_delivery WHERE group_name = %(group)s AND event_id = ANY(%(event_ids)s);
@@ -262,13 +282,6 @@ SELECT count(*) FILTER (WHERE %(all_types)s OR e.type = ANY(%(types)s)
        count(*)
 FROM (SELECT type FROM eventjobs_event ORDER BY txid, id LIMIT %(cap)s) AS e;
 
--- name: waiting_above_horizon
--- Committed events past `position` that readers cannot take yet (held back by xmin).
-SELECT EXISTS (
-    SELECT 1 FROM eventjobs_event e
-    WHERE (e.txid, e.id) > (%(txid)s::text::xid8, %(event_id)s)
-      AND e.txid >= pg_snapshot_xmin(pg_current_snapshot()));
-
 -- name: watch_horizon
 -- Without pg_read_all_stats nobody can see who holds the horizon, so record the horizon
 -- xid a group's committed events wait behind and when it was first seen there (the same
@@ -305,9 +318,30 @@ WHERE held_back_since < now() - make_interval(secs => %(seconds)s)
 ORDER BY name;
 
 -- name: lock_group
--- Wait for a running batch of the group (it holds these rows) before a reset or pause
--- compares positions: an unlocked comparison would see the position before the batch.
-SELECT partition FROM eventjobs_cursor WHERE group_name = %(group)s FOR UPDATE;
+-- Wait for a running batch of the group (it holds these rows) before a reset, pause or
+-- reprocess compares positions: an unlocked comparison would see the position before
+-- the batch. In partition order, like lock_cursors, so two lockers cannot deadlock.
+SELECT partition FROM eventjobs_cursor WHERE group_name = %(group)s ORDER BY partition
+FOR UPDATE;
+
+-- name: replay_pending
+-- Reprocess, under lock_group: is the dead letter's event still ahead of its partition's
+-- position (a reset replays it)? Then the group's own delivery handles and resolves it,
+-- and a reprocess must not run it as well.
+SELECT EXISTS (
+    SELECT 1
+    FROM eventjobs_event e
+    JOIN eventjobs_consumer_group g ON g.name = %(group)s
+    JOIN eventjobs_cursor c
+      ON c.group_name = g.name AND c.partition = coalesce(abs(e.key_hash::int8) %% g.partitions, 0)
+    WHERE e.id = %(event_id)s AND (e.txid, e.id) > (c.txid, c.event_id));
+
+-- name: move_cursors
+-- eventjobs.testing.run_consumers(): move the given partitions to `position` in the
+-- caller's transaction (no owner: nothing else consumes while a test runs them).
+UPDATE eventjobs_cursor
+SET txid = %(txid)s::text::xid8, event_id = %(event_id)s, updated_at = now()
+WHERE group_name = %(group)s AND partition = ANY(%(partitions)s);
 
 -- name: reset_group
 -- Replay/skip: move every partition of a group; the generation bump makes running

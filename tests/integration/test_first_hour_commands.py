@@ -121,7 +121,7 @@ def test_reprocess_dead_letters_reports_ids_not_found(monkeypatch):
     monkeypatch.setattr(consumers, "FIXED", True)
     dead = DeadLetterFactory(group="flaky")
     result = eventjobs.reprocess_dead_letters([dead.pk, 999])
-    assert result == {"resolved": [dead.pk], "failed": [], "not_found": [999]}
+    assert result == {"resolved": [dead.pk], "failed": [], "replaying": [], "not_found": [999]}
     assert eventjobs.reprocess_dead_letters([dead.pk])["not_found"] == []  # exists, resolved
 
 
@@ -158,13 +158,14 @@ def test_prune_jobs_speaks_in_words_and_shows_progress(monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 def test_prune_events_shows_progress(monkeypatch):
-    from eventjobs.events.log import horizon
+    from eventjobs.db import django_connection
+    from eventjobs.events.store import horizon
 
     monkeypatch.setattr("eventjobs.management.base.PROGRESS_EVERY_SECONDS", 0)
     events = eventjobs.publish_many([{"type": "t"} for _ in range(5)])
     # Only final events are pruned: wait until no open transaction in the cluster (other
     # test runs share it) is older than them.
-    wait_until(lambda: horizon() > events[-1].txid, message="events below the horizon")
+    wait_until(lambda: horizon(django_connection("default")) > events[-1].txid, message="events below the horizon")
     out = StringIO()
     call_command("prune_events", "--older-than", "0s", "--batch-size", "2", stdout=out)
     text = out.getvalue()

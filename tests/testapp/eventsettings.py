@@ -18,4 +18,13 @@ EVENTJOBS = {
     "BATCH_SIZE": _env("EVENTJOBS_BATCH_SIZE", 200, int),
     "LISTEN": os.environ.get("EVENTJOBS_LISTEN", "1") == "1",
     "SHUTDOWN_GRACE_SECONDS": _env("EVENTJOBS_GRACE_SECONDS", 10.0),
+    "HANDLER_TIMEOUT_SECONDS": _env("EVENTJOBS_HANDLER_TIMEOUT_SECONDS", 300.0),
 }
+
+# Server settings for the consumer's own Django connection (e.g. "-c
+# idle_in_transaction_session_timeout=1000"), for tests where the server kills a batch.
+if os.environ.get("EVENTJOBS_TEST_PG_OPTIONS"):
+    DATABASES["default"]["OPTIONS"] = {  # noqa: F405
+        **DATABASES["default"].get("OPTIONS", {}),  # noqa: F405
+        "options": os.environ["EVENTJOBS_TEST_PG_OPTIONS"],
+    }

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
-
 from eventjobs.db import connect, connection_params
 from eventjobs.durations import duration_argument, in_words
 from eventjobs.events.partitions import position_in_words
 from eventjobs.events.retention import prune
-from eventjobs.management.base import EventjobsCommand, Progress
+from eventjobs.management.base import EventjobsCommand, Progress, positive_int
 
 
 class Command(EventjobsCommand):
@@ -24,12 +22,10 @@ class Command(EventjobsCommand):
                             help="Delete events created longer ago than this: 30d, 12h, 90m.")
         parser.add_argument("--force", action="store_true",
                             help="Also delete old events a consumer group has not handled yet.")
-        parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
+        parser.add_argument("--batch-size", type=positive_int, default=5000, metavar="N",
                             help="Events per DELETE statement (default %(default)s).")
 
     def run(self, *args, **options):
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1")
         age = options["older_than"]
         progress = Progress(self.stdout.write, "deleted", "event(s)")
         conn = connect(connection_params(self.database(options)), "eventjobs prune_events")

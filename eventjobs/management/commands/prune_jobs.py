@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
-
 from eventjobs.durations import duration_argument, in_words
 from eventjobs.jobs.maintenance import prune_jobs
-from eventjobs.management.base import EventjobsCommand, Progress
+from eventjobs.management.base import EventjobsCommand, Progress, positive_int
 
 
 class Command(EventjobsCommand):
@@ -22,12 +20,10 @@ class Command(EventjobsCommand):
                             help="Age of SUCCESSFUL jobs to delete, e.g. 7d, 12h.")
         parser.add_argument("--failed-older-than", type=duration_argument, metavar="AGE",
                             help="Also delete FAILED jobs finished longer ago than this, e.g. 30d.")
-        parser.add_argument("--batch-size", type=int, default=5000, metavar="N",
+        parser.add_argument("--batch-size", type=positive_int, default=5000, metavar="N",
                             help="Rows per DELETE statement (default %(default)s).")
 
     def run(self, *args, **options):
-        if options["batch_size"] < 1:
-            raise CommandError("--batch-size must be at least 1")
         plan = [("SUCCESSFUL", options["older_than"])]
         if options["failed_older_than"] is not None:
             plan.append(("FAILED", options["failed_older_than"]))

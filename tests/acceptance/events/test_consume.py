@@ -15,22 +15,11 @@ from django.db import connection, transaction
 
 import eventjobs
 from eventjobs.models import Cursor, DeadLetter
+from tests.acceptance.events.helpers import consume, handled
 from tests.conftest import wait_until
 from tests.testapp.models import EventLedger
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.django_db(transaction=True)]
-
-SETTINGS = "tests.testapp.eventsettings"
-
-
-def consume(spawn, *args, **env):
-    return spawn("consume", *args, env={"DJANGO_SETTINGS_MODULE": SETTINGS,
-                                        **{k: str(v) for k, v in env.items()}})
-
-
-def handled(group: str) -> Counter:
-    return Counter(EventLedger.objects.filter(group=group).values_list("event_id", flat=True))
-
 
 class _Rollback(Exception):
     pass

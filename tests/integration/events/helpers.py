@@ -36,6 +36,16 @@ def runner_fixture(transactional_db, settings):
         r.control.close()
 
 
+def wait_final(*events, timeout: float = 30) -> None:
+    """Wait until `events` are below the horizon (final: readable by a batch). Other
+    sessions of the shared cluster may hold the horizon back for a while."""
+    from eventjobs.db import django_connection
+
+    newest = max(e.txid for e in events)
+    wait_until(lambda: eventstore.horizon(django_connection("default")) > newest,
+               timeout=timeout, message="the events to be final (below the horizon)")
+
+
 def drain(r: GroupRunner, max_seconds: float = 20, wait: bool = True) -> None:
     """Run batches until the group has handled every event committed before the call
     (sleeping through retry backoffs, and through horizon holds by other sessions of the

@@ -10,11 +10,17 @@ from django.db import connection, transaction
 
 import eventjobs
 from eventjobs.db import django_connection
+from eventjobs.events import controlstore
 from eventjobs.events import store as eventstore
 from eventjobs.events.monitoring import groups_status
 from eventjobs.events.runner import PAUSED, ClusterMismatch
 from eventjobs.models import ConsumerGroup, Cursor, DeadLetter, Delivery, Job
-from tests.integration.events.helpers import drain, runner_fixture, wait_until  # noqa: F401
+from tests.integration.events.helpers import (  # noqa: F401
+    drain,
+    runner_fixture,
+    wait_final,
+    wait_until,
+)
 from tests.testapp import consumers
 from tests.testapp.models import EventLedger
 
@@ -50,7 +56,7 @@ def test_dead_letters_are_exactly_the_failing_events_then_reprocessed(runner, mo
     ids = list(open_letters.values_list("id", flat=True))
     assert len(eventjobs.reprocess_dead_letters(ids)["resolved"]) == len(failing)
     assert eventjobs.reprocess_dead_letters(ids) == {"resolved": [], "failed": [],
-                                                  "not_found": []}  # idempotent
+                                                  "replaying": [], "not_found": []}
     counts = handled("flaky")
     assert set(counts) == {e.id for e in events} and set(counts.values()) == {1}
     assert not DeadLetter.objects.filter(status="OPEN").exists()
@@ -95,6 +101,7 @@ def test_a_retry_commits_what_came_before_and_recovers(runner, monkeypatch):
 
     monkeypatch.setattr(consumers, "_handle", fail_twice)
     flaky = runner("flaky")
+    wait_final(*events)
     flaky.run_once()  # fails on events[2]: events[0..1] are committed before backing off
     assert sorted(handled("flaky")) == [events[0].id, events[1].id]
     assert Delivery.objects.get().attempts == 1
@@ -165,7 +172,11 @@ def test_reset_and_pause_take_effect(runner):
 
 
 def test_latest_start_skips_the_past(runner):
-    eventjobs.publish("t")
+    before = eventjobs.publish("t")
+    # "latest" starts at the horizon: an event committed just before it was created but
+    # not yet final (another session's transaction holds the horizon back) is delivered.
+    wait_until(lambda: eventstore.horizon(django_connection("default")) > before.txid,
+               message="the horizon to pass the first event")
     tail = runner("tail")
     after = eventjobs.publish("t")
     drain(tail)
@@ -193,7 +204,7 @@ def test_cursors_of_another_cluster_are_refused_until_translated(runner):
         copied = [row[0] for row in cursor.fetchall()]
     ledger = runner("ledger")
     with transaction.atomic():
-        eventstore.reset_group(django_connection("default"), group="ledger",
+        controlstore.reset_group(django_connection("default"), group="ledger",
                                position=(900000000001, copied[0]))  # handled the first
     ledger.leave()  # the process stops; a restored cluster starts new ones
     ConsumerGroup.objects.filter(name="ledger").update(system_identifier=12345)
@@ -222,6 +233,7 @@ def test_a_pause_between_a_final_failure_and_its_dead_letter_skips_nothing(runne
         call_command("consumer_group", "pause", "flaky")
 
     monkeypatch.setattr(eventstore, "record_error", pause_meanwhile)
+    wait_final(e0, e1, bad)
     flaky.run_once()  # fails for the last time; the group is paused before it goes on
     monkeypatch.setattr(eventstore, "record_error", original)
     assert flaky.run_once() == PAUSED
@@ -252,6 +264,7 @@ def test_a_reset_or_pause_issued_while_a_batch_is_in_flight_wins(runner, monkeyp
         finally:
             connection.close()
 
+    wait_final(*events)
     worker = threading.Thread(target=batch)
     worker.start()
     assert started.wait(10)
@@ -299,21 +312,26 @@ def test_a_concurrent_double_reprocess_handles_the_event_once(runner, monkeypatc
 @pytest.mark.parametrize("prepare", [True, False])
 def test_prepare_statements_setting_is_obeyed(runner, settings, monkeypatch, db_url, prepare):
     # Off (transaction-mode poolers): the hot queries are never prepared server-side and
-    # the control connection never auto-prepares. (With Django's default client-side
-    # binding the batch connection cannot prepare anyway; server_side_binding can.)
+    # the control connection never auto-prepares. On: the batch's statements are
+    # prepared on the Django connection (through server-side-binding cursors).
     settings.EVENTJOBS = {**settings.EVENTJOBS, "PREPARE_STATEMENTS": prepare}
     seen = []
-    original = eventstore._all
+    original = eventstore._batch
 
-    def spy(conn, name, params=None, prepare=None):
+    def spy(conn, name, params, prepare):
         seen.append((name, prepare))
         return original(conn, name, params, prepare)
 
-    monkeypatch.setattr(eventstore, "_all", spy)
+    monkeypatch.setattr(eventstore, "_batch", spy)
     eventjobs.publish_many([{"type": "t", "data": {"seq": i}} for i in range(3)])
     drain(runner("ledger"))
     assert len(handled("ledger")) == 3
-    assert {p for name, p in seen if name in ("lock_cursors", "read_events")} == {prepare}
+    assert {p for name, p in seen if name in ("lock_cursors", "read_events", "advance")} == \
+        {prepare}
+    prepared = django_connection("default").execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%eventjobs_read_events%%'"
+    ).fetchone()[0]
+    assert (prepared > 0) is prepare
     from eventjobs.db import connect, connection_params
 
     control = connect(connection_params("default"), "test")
@@ -331,7 +349,7 @@ def test_stuck_horizon_is_recorded_reported_and_checked_without_seeing_the_holde
 
     ledger = runner("ledger")
     # As without pg_read_all_stats: the holding session cannot be seen.
-    monkeypatch.setattr(eventstore, "horizon_holder", lambda conn: None)
+    monkeypatch.setattr(controlstore, "horizon_holder", lambda conn: None)
     holder = psycopg.connect(db_url, autocommit=False)
     try:
         xid = int(holder.execute("SELECT pg_current_xact_id()::text").fetchone()[0])
@@ -378,3 +396,28 @@ def test_idle_in_transaction_timeout_off_is_warned():
                                             check_event_database(databases=["default"])]
         finally:
             cursor.execute("RESET idle_in_transaction_session_timeout")
+
+
+@pytest.mark.parametrize("synchronous", [False, True])
+def test_batches_commit_without_waiting_for_the_wal_flush_unless_told(runner, settings,
+                                                                      monkeypatch, synchronous):
+    settings.EVENTJOBS = {**settings.EVENTJOBS, "BATCH_SYNCHRONOUS_COMMIT": synchronous}
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        session = cursor.fetchone()[0]
+    seen = []
+    original = consumers._handle
+
+    def record_setting(group, event):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            seen.append(cursor.fetchone()[0])
+        original(group, event)
+
+    monkeypatch.setattr(consumers, "_handle", record_setting)
+    eventjobs.publish("t", {"seq": 1})
+    drain(runner("ledger"))
+    assert seen == [session if synchronous else "off"]
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == session  # transaction-local: the session is unchanged

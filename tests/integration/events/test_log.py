@@ -1,5 +1,6 @@
 """The event log on real PostgreSQL: publishing, append-only, positions, retention."""
 
+import time
 from datetime import timedelta
 
 import psycopg
@@ -8,8 +9,10 @@ from django.db import connection, transaction
 
 import eventjobs
 from eventjobs.db import connect, connection_params, django_connection
+from eventjobs.events import controlstore
 from eventjobs.events import store as eventstore
 from eventjobs.events.retention import prune
+from eventjobs.events.window import Read
 from eventjobs.exceptions import InvalidPayload
 from eventjobs.models import Event as EventRow
 from tests.integration.events.helpers import drain, runner_fixture, wait_until  # noqa: F401
@@ -78,10 +81,11 @@ def test_reader_orders_txids_numerically_across_a_digit_change(runner):
                        "RETURNING id")
         later, earlier = [row[0] for row in cursor.fetchall()]
     conn = django_connection("default")
-    rows = eventstore.read_events(conn, after=(99, earlier - 1), limit=10, partitions=None, n=4)
-    assert [r[0] for r in rows] == [earlier, later]
-    rows = eventstore.read_events(conn, after=(99, earlier), limit=10, partitions=None, n=4)
-    assert [r[0] for r in rows] == [later]
+    with transaction.atomic():
+        rows, end = eventstore.read_events(conn, Read((99, earlier - 1), None, 10, 4))
+        assert [e.id for e in rows] == [earlier, later] and end == (100, later)
+        rows, _ = eventstore.read_events(conn, Read((99, earlier), None, 10, 4))
+        assert [e.id for e in rows] == [later]
     ledger = runner("ledger")
     drain(ledger)
     from tests.testapp.models import EventLedger
@@ -98,7 +102,7 @@ def test_retention_never_passes_the_slowest_group_unless_forced(runner):
     drain(ledger)
     # Make `second` the slow one: it has handled only the first 4.
     with transaction.atomic():
-        eventstore.reset_group(django_connection("default"), group="second",
+        controlstore.reset_group(django_connection("default"), group="second",
                                position=old[3].position)
     conn = connect(connection_params("default"), "test prune")
     try:
@@ -171,3 +175,61 @@ def test_a_paused_group_still_holds_retention_back(runner, capsys):
     assert "deleted 5" in out and "group second" in out
     assert sorted(EventRow.objects.values_list("id", flat=True)) == [e.id for e in later]
     del first
+
+
+def test_keyless_events_spread_over_partitions_and_old_ones_stay_in_partition_0(runner):
+    from collections import Counter
+
+    from eventjobs.events.partitions import partition_of
+    from tests.testapp.models import EventLedger
+
+    new = eventjobs.publish_many([{"type": "t", "data": {"i": i}} for i in range(200)])
+    one = eventjobs.publish("t")
+    assert all(e.key_hash is not None for e in [*new, one])
+    stored = dict(EventRow.objects.values_list("id", "key_hash"))
+    assert Counter(partition_of(stored[e.id], 4) for e in new).keys() == {0, 1, 2, 3}
+    # As published before keyless events were spread: no hash at all (partition 0).
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO eventjobs_event (type, data) SELECT 't', '{}' "
+                       "FROM generate_series(1, 20) RETURNING id")
+        old = [row[0] for row in cursor.fetchall()]
+    a, b = runner("ledger"), runner("ledger")  # two processes share the group
+    a.heartbeat()  # gives back what b takes
+    expected = {e: 1 for e in [*(e.id for e in new), one.id, *old]}
+
+    def both_ran():
+        for r in (a, b):  # as a consume process's loop does
+            if time.monotonic() >= r.next_heartbeat:
+                r.heartbeat()
+            r.run_once()
+        return len(EventLedger.objects.all()) >= len(expected)
+
+    wait_until(both_ran, message="the two runners to handle every event")
+    assert {len(a.owned), len(b.owned)} == {2}
+    counts = Counter(EventLedger.objects.values_list("event_id", flat=True))
+    assert counts == expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_migration_0005_applies_and_reverts():
+    from django.core.management import call_command
+
+    call_command("migrate", "eventjobs", "0004", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regproc('eventjobs_read_events')")
+        assert cursor.fetchone()[0] is None
+    call_command("migrate", "eventjobs", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regproc('eventjobs_read_events')")
+        assert cursor.fetchone()[0] is not None
+
+
+def test_eventjobs_connections_name_themselves_even_when_the_project_names_its_own():
+    # DATABASES OPTIONS {"application_name": ...} used to make connect() fail with
+    # "got multiple values for keyword argument 'application_name'".
+    conn = connect({**connection_params("default"), "application_name": "myproject"},
+                   "eventjobs consume test")
+    try:
+        assert conn.execute("SHOW application_name").fetchone()[0] == "eventjobs consume test"
+    finally:
+        conn.close()
