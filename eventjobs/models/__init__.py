@@ -9,7 +9,7 @@ from .events import (
            Event,
            GroupMember,
 )
-from .jobs import Job, JobStatus, Worker
+from .jobs import Job, JobStatus, Queue, Schedule, Worker
 
-__all__ = ["Job", "JobStatus", "Worker", "Event", "ConsumerGroup", "Cursor", "GroupMember",
+__all__ = ["Job", "JobStatus", "Queue", "Schedule", "Worker", "Event", "ConsumerGroup", "Cursor", "GroupMember",
            "Delivery", "DeadLetter", "DeadLetterStatus"]

@@ -24,11 +24,18 @@ class Command(BaseCommand):
             return
         self.stdout.write("Jobs")
         for queue, counts in state["jobs"].items():
-            self.stdout.write(f"  {queue:<20} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+            paused = "  PAUSED" if queue in state["paused_queues"] else ""
+            self.stdout.write(f"  {queue:<20} " + "  ".join(f"{k} {v}" for k, v in counts.items())
+                              + paused)
         self.stdout.write(f"Workers ({len(state['workers'])})")
         for w in state["workers"]:
             self.stdout.write(f"  {w['id']}  queues {','.join(w['queues'])}  running {w['running']}"
                               f"  last seen {w['last_seen']}")
+        if state["schedules"]:
+            self.stdout.write("Schedules")
+            for name, sch in state["schedules"].items():
+                self.stdout.write(f"  {name:<20} {sch['spec']}  last {sch['last_tick'] or '-'}"
+                                  f"  next {sch['next_tick'] or '-'}")
         if state["groups"]:
             self.stdout.write("Consumer groups")
             for name, g in state["groups"].items():
