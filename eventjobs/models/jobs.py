@@ -59,7 +59,8 @@ class Job(models.Model):
     rate_count = models.PositiveIntegerField(null=True, blank=True)
     rate_window = models.FloatField(null=True, blank=True)  # seconds
     # One {"at", "seconds", "worker_id"} per `raise eventjobs.Snooze(...)`.
-    snoozes = models.JSONField(default=list, blank=True)
+    snoozes = models.JSONField(default=list, db_default=models.Value([], models.JSONField()),
+                               blank=True)
 
     class Meta:
         db_table = "eventjobs_job"
