@@ -44,9 +44,10 @@ class Scheduler:
                         ", ".join(f"{s.name} ({s.spec})" for s in mine))
         return cls(mine) if mine else None
 
-    def run_once(self, conn: psycopg.Connection) -> float:
-        """Enqueue every tick that is due; returns seconds until the next one."""
-        now = database_now(conn)
+    def run_once(self, conn: psycopg.Connection, now: datetime | None = None) -> float:
+        """Enqueue every tick that is due; returns seconds until the next one. `now` (the
+        database's clock unless given) is for tests."""
+        now = now or database_now(conn)
         if not self.synced:
             for schedule in self.schedules:
                 self._sync(conn, schedule, now)
