@@ -9,7 +9,6 @@ from django.tasks.base import TaskError
 
 from eventjobs.models.jobs import JobStatus
 
-
 _SHOWN_AS_READY = (JobStatus.SCHEDULED, JobStatus.LIMITED)
 
 
