@@ -16,9 +16,14 @@ import psycopg
 
 from eventjobs.jobs import store as jobstore
 
+# An idle worker looks at this many keys at most (one short transaction each) before it
+# sleeps; maintenance looks at every key each POLL_SECONDS.
+IDLE_KEYS = 20
 
-def promote_keys(conn: psycopg.Connection, keys: Iterable[str] | None = None) -> int:
-    """Admit waiting jobs of `keys` (None: of every key that has some); returns how many
-    became READY."""
-    keys = jobstore.limited_keys(conn) if keys is None else sorted(set(keys))
+
+def promote_keys(conn: psycopg.Connection, keys: Iterable[str] | None = None,
+                 most: int | None = None) -> int:
+    """Admit waiting jobs of `keys` (None: of every key that has some, or of the first
+    `most` of them); returns how many became READY."""
+    keys = jobstore.limited_keys(conn, most) if keys is None else sorted(set(keys))
     return sum(jobstore.promote_limited(conn, key) for key in keys)

@@ -52,7 +52,17 @@ class Scheduler:
             for schedule in self.schedules:
                 self._sync(conn, schedule, now)
             self.synced = True
-        next_ticks = [self._tick(conn, schedule, now) for schedule in self.schedules]
+        next_ticks = []
+        for schedule in self.schedules:
+            try:
+                next_ticks.append(self._tick(conn, schedule, now))
+            except psycopg.Error:
+                raise  # the database: the heartbeat's outage handling retries
+            except Exception:  # noqa: BLE001 - one schedule's error must not stop the others
+                logger.exception("schedule %s: tick not enqueued (retried at the next "
+                                 "maintenance)", schedule.name)
+        if not next_ticks:
+            return float("inf")
         return max(0.0, (min(next_ticks) - now).total_seconds()) + WAKE_AFTER_TICK_SECONDS
 
     def _sync(self, conn: psycopg.Connection, schedule: Schedule, now: datetime) -> None:

@@ -202,9 +202,9 @@ def promote_due(conn: psycopg.Connection) -> tuple[int, set[str]]:
     return len(rows), {key for _, key in rows if key is not None}
 
 
-def limited_keys(conn: psycopg.Connection) -> list[str]:
+def limited_keys(conn: psycopg.Connection, limit: int | None = None) -> list[str]:
     with conn.cursor() as cur:
-        cur.execute(_sql("limited_keys"))
+        cur.execute(_sql("limited_keys"), {"limit": limit})
         return [row[0] for row in cur.fetchall()]
 
 

@@ -33,7 +33,7 @@ from eventjobs.jobs.atomic import execute_atomic
 from eventjobs.jobs.child import WorkerConfig
 from eventjobs.jobs.completer import Attempt, error_of, iso
 from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_finished
-from eventjobs.jobs.limits import promote_keys
+from eventjobs.jobs.limits import IDLE_KEYS, promote_keys
 from eventjobs.jobs.reporting import Notices, Reporter
 from eventjobs.jobs.results import build_result
 from eventjobs.jobs.slot import JobSlot
@@ -202,7 +202,7 @@ class ChildWorker:
         if self.config.queues is None:
             self.queues_seen_at = 0.0  # look for queues again after the wait
         due = self._database(jobstore.promote_due)
-        admitted = self._database(promote_keys)  # limited jobs whose key has room
+        admitted = self._database(promote_keys, None, IDLE_KEYS)  # limited jobs with room
         if admitted or (due and due[0]):
             return True  # claim again
         if self.config.burst and not self._burst_should_wait():

@@ -303,7 +303,7 @@ RETURNING job.queue, job.limit_key;
 
 -- name: limited_keys
 -- The limit keys that have jobs waiting for room: a skip scan of the LIMITED index (one
--- probe per key, however many jobs wait).
+-- probe per key, however many jobs wait; it stops at `limit` keys).
 WITH RECURSIVE k(key) AS (
     (SELECT limit_key FROM eventjobs_job WHERE status = 'LIMITED' ORDER BY limit_key LIMIT 1)
     UNION ALL
@@ -311,7 +311,8 @@ WITH RECURSIVE k(key) AS (
             WHERE status = 'LIMITED' AND limit_key > k.key ORDER BY limit_key LIMIT 1)
     FROM k WHERE k.key IS NOT NULL
 )
-SELECT key FROM k WHERE key IS NOT NULL;
+SELECT key FROM k WHERE key IS NOT NULL
+LIMIT %(limit)s;
 
 -- name: lock_limit_key
 -- Promoters of one key take turns (per transaction), so two never both see the same room.
@@ -386,8 +387,7 @@ DELETE FROM eventjobs_worker WHERE last_seen < now() - make_interval(secs => %(s
 SELECT count(*) FILTER (WHERE status = 'SCHEDULED' AND attempt = 0) AS deferred,
        count(*) FILTER (WHERE status = 'SCHEDULED' AND attempt > 0) AS retrying,
        count(*) FILTER (WHERE status = 'RUNNING') AS leased,
-       count(*) FILTER (WHERE status = 'READY') AS ready,
-       count(*) FILTER (WHERE status = 'LIMITED') AS limited
+       count(*) FILTER (WHERE status IN ('READY', 'LIMITED')) AS ready  -- LIMITED: READY
 FROM eventjobs_job
 WHERE (%(queues)s::text[] IS NULL OR queue = ANY(%(queues)s))
   AND status IN ('SCHEDULED', 'RUNNING', 'READY', 'LIMITED');
