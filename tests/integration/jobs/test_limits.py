@@ -93,3 +93,25 @@ def _db_now():
     with connection.cursor() as cursor:
         cursor.execute("SELECT now()")
         return cursor.fetchone()[0]
+
+
+def test_a_crashed_workers_slot_comes_back_with_its_lease(conn):
+    """A job whose worker died keeps its slot until its lease expires; the rescue sends it
+    back through the limit, and the same maintenance pass admits a job again."""
+    from eventjobs.jobs.maintenance import JobMaintenance
+
+    first, second = (int(limited_slow.enqueue(f"crash{i}", 0).id) for i in range(2))
+    Job.objects.filter(pk=second).update(priority=-1)  # so `first` is admitted first
+    per_key = Job.objects.filter(pk__in=[first, second])
+    per_key.update(concurrency=1)
+    assert promote_keys(conn) == 1
+    claimed = jobstore.claim(conn, queues=["default"], limit=10, lease=30, worker_id="dead")
+    assert [j["id"] for j in claimed] == [first]
+    assert promote_keys(conn) == 0  # the slot is held while the lease lasts
+    Job.objects.filter(pk=first).update(lease_expires_at=_db_now().replace(year=2000))
+    stats = JobMaintenance(conn, lease_seconds=30).run_once()
+    assert stats["rescued"] == 1 and stats["admitted"] == 1
+    # The rescued job goes back through the limit and, first in priority, gets the slot.
+    assert dict(per_key.values_list("id", "status")) == {first: "READY", second: "LIMITED"}
+    errors = Job.objects.get(pk=first).errors
+    assert [e["exception_class_path"] for e in errors] == ["eventjobs.exceptions.WorkerLost"]

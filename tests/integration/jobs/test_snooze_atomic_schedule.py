@@ -12,6 +12,7 @@ from eventjobs.db import connect, connection_params, database_now
 from eventjobs.jobs.periodic import Schedule
 from eventjobs.jobs.scheduler import Scheduler
 from eventjobs.models import Job
+from eventjobs.status import collect
 from eventjobs.models import Schedule as ScheduleRow
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import add, atomic_fails, atomic_record, snoozes_then_records
@@ -105,6 +106,10 @@ def test_each_tick_is_enqueued_once_by_however_many_schedulers(two_connections):
     row = ScheduleRow.objects.get()
     assert row.last_tick == ticks[-1] and row.next_tick == ticks[-1] + timedelta(seconds=10)
     assert row.last_job_id == Job.objects.latest("run_after").id
+    shown = collect()["schedules"]["every10"]
+    assert shown["spec"] == "every:10" and shown["task"] == add.module_path
+    assert shown["last_tick"] == ticks[-1].isoformat().replace("+00:00", "Z")
+    assert shown["last_job"] == row.last_job_id
     # Nothing ran for ten ticks: they collapse into the newest one.
     schedulers[0].run_once(a, now=start + timedelta(seconds=135))
     assert Job.objects.count() == 4
