@@ -115,3 +115,10 @@ def test_a_crashed_workers_slot_comes_back_with_its_lease(conn):
     assert dict(per_key.values_list("id", "status")) == {first: "READY", second: "LIMITED"}
     errors = Job.objects.get(pk=first).errors
     assert [e["exception_class_path"] for e in errors] == ["eventjobs.exceptions.WorkerLost"]
+
+
+def test_enqueue_many_stores_each_calls_limit_key(conn):
+    eventjobs.enqueue_many(per_account, [(("a",), {"account": n}) for n in (1, 2, 2)])
+    keys = sorted(Job.objects.filter(status="LIMITED").values_list("limit_key", flat=True))
+    assert keys == [f"{per_account.module_path}:{n}" for n in (1, 2, 2)]
+    assert promote_keys(conn) == 2
