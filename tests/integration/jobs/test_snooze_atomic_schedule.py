@@ -12,8 +12,8 @@ from eventjobs.db import connect, connection_params, database_now
 from eventjobs.jobs.periodic import Schedule
 from eventjobs.jobs.scheduler import Scheduler
 from eventjobs.models import Job
-from eventjobs.status import collect
 from eventjobs.models import Schedule as ScheduleRow
+from eventjobs.status import collect
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import add, atomic_fails, atomic_record, snoozes_then_records
 
