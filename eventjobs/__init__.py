@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["enqueue_many", "retry_job", "cancel_job", "lease_lost", "publish", "publish_many", "consumer",
+__all__ = ["enqueue_many", "retry_job", "cancel_job", "lease_lost", "periodic", "Snooze",
+           "pause_queues", "resume_queues", "publish", "publish_many", "consumer",
            "reprocess_dead_letters", "discard_dead_letters"]
 
 _LAZY = {
@@ -15,6 +16,10 @@ _LAZY = {
     "retry_job": "eventjobs.jobs.api",
     "cancel_job": "eventjobs.jobs.api",
     "lease_lost": "eventjobs.jobs.worker",
+    "periodic": "eventjobs.jobs.periodic",
+    "Snooze": "eventjobs.exceptions",
+    "pause_queues": "eventjobs.jobs.queues",
+    "resume_queues": "eventjobs.jobs.queues",
     "publish": "eventjobs.events.log",
     "publish_many": "eventjobs.events.log",
     "consumer": "eventjobs.events.registry",

@@ -12,7 +12,8 @@ from django.tasks.signals import task_enqueued
 
 from eventjobs.conf import JobOptions, database_alias
 from eventjobs.db import session_cursor
-from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.enqueue import insert, job_params
+from eventjobs.jobs.results import build_result
 from eventjobs.jobs.tasks import EventjobsTask, validate_task_options
 from eventjobs.payload import dumps
 
@@ -83,31 +84,20 @@ class PostgresBackend(BaseTaskBackend):
         }
 
     def enqueue(self, task, args, kwargs) -> TaskResult:
-        """Insert the job in the caller's transaction; it is claimable once that commits."""
+        """Insert the job in the caller's transaction; it is claimable once that commits.
+        A unique task's duplicate returns the waiting job's result instead."""
         self.ensure_usable()
         self.validate_task(task)
-        # Validate before any SQL, so bad data never breaks the caller's transaction.
-        args_json = dumps(list(args), "args")
-        kwargs_json = dumps(dict(kwargs), "kwargs")
-        params = {
-            "task_path": task.module_path,
-            "backend": self.alias,
-            "queue": task.queue_name,
-            "priority": task.priority,
-            "takes_context": task.takes_context,
-            "args": args_json,
-            "kwargs": kwargs_json,
-            "run_after": task.run_after,
-            "notify": self.job_options.listen,
-            **self.effective_options(task),
-        }
+        params = job_params(self, task, args, kwargs)  # validates before any SQL
         with session_cursor(self.database, prepare=True) as cursor:
-            job_id, status, enqueued_at, _run_after, _ = jobstore.insert_job(cursor, params)
+            row, created = insert(cursor, task, params)
+        if not created:
+            return build_result(task, row, self.alias)
         result = TaskResult(
             task=task,
-            id=str(job_id),
+            id=str(row["id"]),
             status=TaskResultStatus.READY,
-            enqueued_at=enqueued_at,
+            enqueued_at=row["enqueued_at"],
             started_at=None,
             finished_at=None,
             last_attempted_at=None,

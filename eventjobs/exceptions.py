@@ -1,5 +1,10 @@
 """Exceptions raised by eventjobs; each has a one-line meaning."""
 
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+
 
 class InvalidPayload(ValueError):
     """An argument or event data cannot be stored as JSON exactly as given."""
@@ -30,6 +35,20 @@ class JobNotFound(LookupError):
             super().__init__(f"no job with id {self.ids[0]}")
         else:
             super().__init__(f"no jobs with ids {', '.join(map(str, self.ids))}")
+
+
+class Snooze(Exception):  # noqa: N818 - a request, not an error: `raise Snooze(60)`
+    """Raised by a task: run this job again after `seconds`, without charging an attempt or
+    recording an error (each snooze is kept in the job's `snoozes`)."""
+
+    def __init__(self, seconds: float | timedelta = 0):
+        value = seconds.total_seconds() if isinstance(seconds, timedelta) else seconds
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f"Snooze(seconds) needs 0 or more seconds (a number or a "
+                             f"timedelta), got {seconds!r}")
+        self.seconds = float(value)
+        super().__init__(f"snoozed for {self.seconds:g}s")
 
 
 class GroupNotFound(LookupError):

@@ -39,6 +39,25 @@ def workers_status() -> list[dict]:
     ]
 
 
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def schedules_status() -> dict:
+    """{name: {task, spec, timezone, last_tick, next_tick, last_job}} of every periodic
+    schedule a runworker registered (next_tick in the past: no runworker is ticking it)."""
+    from django.db import connections
+
+    from eventjobs.jobs import store as jobstore
+
+    with connections[database_alias()].cursor() as cursor:
+        rows = jobstore.schedules(cursor)
+    return {row["name"]: {"task": row["task_path"], "spec": row["spec"],
+                          "timezone": row["timezone"], "last_tick": _iso(row["last_tick"]),
+                          "next_tick": _iso(row["next_tick"]), "last_job": row["last_job_id"]}
+            for row in rows}
+
+
 def groups_status() -> dict:
     """Filled in by the event half (eventjobs.monitoring), when present."""
     try:
@@ -49,5 +68,8 @@ def groups_status() -> dict:
 
 
 def collect() -> dict:
+    from eventjobs.jobs.queues import paused_queues
+
     return {"version": 1, "jobs": jobs_status(), "workers": workers_status(),
-            "groups": groups_status()}
+            "groups": groups_status(), "schedules": schedules_status(),
+            "paused_queues": paused_queues()}

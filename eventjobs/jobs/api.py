@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import connections
+from django.db import IntegrityError, connections, transaction
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.signals import task_enqueued
 
 from eventjobs.db import session_cursor
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.tasks import limit_key_of, limits_of
 from eventjobs.payload import dumps
+
+logger = logging.getLogger("eventjobs.jobs")
 
 
 def _backend(task: Task | None = None, alias: str = "default"):
@@ -48,14 +53,22 @@ def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]
     calls = [[list(args), dict(kwargs)] for args, kwargs in calls]
     if not calls:
         return []
+    if getattr(task, "unique", False):
+        # Each call may collide with a waiting job: one enqueue each, in the caller's
+        # transaction (an error in any leaves it to the caller to roll back).
+        dumps(calls, "calls")  # every item is valid before the first insert
+        return [backend.enqueue(task, args, kwargs) for args, kwargs in calls]
+    # One validation and encoding pass over the whole batch; a bad item is reported as
+    # calls[i][0] (its args) or calls[i][1] (its kwargs).
+    items = dumps(calls, "calls")
+    if getattr(task, "concurrency", None) or getattr(task, "rate_limit", None):
+        items = dumps([[args, kwargs, limit_key_of(task, args, kwargs)]
+                       for args, kwargs in calls], "calls")
     params = {
         "task_path": task.module_path, "backend": backend.alias, "queue": task.queue_name,
-        "priority": task.priority, "takes_context": task.takes_context,
-        # One validation and encoding pass over the whole batch; a bad item is reported as
-        # calls[i][0] (its args) or calls[i][1] (its kwargs).
-        "items": dumps(calls, "calls"),
+        "priority": task.priority, "takes_context": task.takes_context, "items": items,
         "run_after": task.run_after, "notify": backend.job_options.listen,
-        **backend.effective_options(task),
+        **limits_of(task), **backend.effective_options(task),
     }
     with session_cursor(backend.database) as cursor:
         ids, enqueued_at = jobstore.insert_jobs(cursor, params)
@@ -74,8 +87,9 @@ def retry_job(*result_ids: str | int, extra_attempts: int = 1, backend: str = "d
               ) -> list[str]:
     """Put FAILED jobs back to READY with `extra_attempts` more attempts; returns retried ids.
 
-    Jobs that are not FAILED (including one another caller just retried) are skipped;
-    ids that no job has raise JobNotFound, and then nothing is retried.
+    Jobs that are not FAILED (including one another caller just retried) are skipped, and
+    so is a unique job whose duplicate is waiting or running (it would run twice): both are
+    logged. Ids that no job has raise JobNotFound, and then nothing is retried.
     """
     if extra_attempts < 1:
         raise ValueError("extra_attempts must be at least 1")
@@ -83,8 +97,24 @@ def retry_job(*result_ids: str | int, extra_attempts: int = 1, backend: str = "d
     ids = [int(i) for i in result_ids]
     _require_existing(tasks_backend.database, ids)
     with connections[tasks_backend.database].cursor() as cursor:
-        retried = jobstore.retry_failed(cursor, ids, extra_attempts,
-                                        tasks_backend.job_options.listen)
+        for job_id, duplicate in jobstore.retry_blocked(cursor, ids):
+            logger.warning("job %s not retried: it is unique and its duplicate, job %s, is "
+                           "waiting or running", job_id, duplicate)
+        try:
+            # A savepoint: a duplicate enqueued in the instant between the check and the
+            # update makes it fail, and the caller's transaction must survive that.
+            with transaction.atomic(using=tasks_backend.database):
+                retried = jobstore.retry_failed(cursor, ids, extra_attempts,
+                                                tasks_backend.job_options.listen)
+        except IntegrityError:
+            retried = []
+            for job_id in ids:
+                with contextlib.suppress(IntegrityError), \
+                        transaction.atomic(using=tasks_backend.database):
+                    retried += jobstore.retry_failed(cursor, [job_id], extra_attempts,
+                                                     tasks_backend.job_options.listen)
+    for job_id in set(ids) - set(retried):
+        logger.info("job %s not retried (not FAILED, or a unique duplicate waits)", job_id)
     return [str(i) for i in retried]
 
 

@@ -33,11 +33,13 @@ from eventjobs.jobs.children import ChildLink, Children
 from eventjobs.jobs.completer import Attempt, Completer
 from eventjobs.jobs.reporting import (
     CLAIMED,
+    DONE,
     FAILED,
     HELLO,
     RECORDED,
     RELEASED,
     REVOKED,
+    SNOOZED,
     SUCCEEDED,
 )
 
@@ -148,6 +150,18 @@ class Collector(threading.Thread):
                 if attempt is not None:
                     self.completer.release(attempt, delay)
             self._pending(link, None)
+        elif kind == SNOOZED:
+            job_id, delay, at = body
+            attempt = self.children.unhold(link, job_id)
+            if attempt is not None:
+                self.completer.snooze(attempt, delay, at)
+            self._pending(link, None)
+        elif kind == DONE:  # an atomic task's outcome, recorded by the child itself
+            job_id, status, limit_key = body
+            attempt = self.children.unhold(link, job_id)
+            if attempt is not None:
+                self.completer.already_recorded(attempt, status, limit_key)
+                self._pending(link, attempt)
 
     def _pending(self, link: ChildLink, attempt: Attempt | None) -> None:
         if attempt is not None and link.wants_confirmations:
@@ -242,7 +256,7 @@ class Collector(threading.Thread):
             return
         age = time.monotonic() - (self.first_pending or time.monotonic())
         pending = (len(self.completer.successes) + len(self.completer.failures)
-                   + len(self.completer.releases))
+                   + len(self.completer.releases) + len(self.completer.snoozes))
         if not (self.flush_now or self.closing.is_set() or age >= FLUSH_SECONDS
                 or pending >= MAX_PENDING):
             return

@@ -6,7 +6,14 @@ An attempt ends in one of these ways, each decided here and nowhere else:
   an exponential backoff (READY, or SCHEDULED until due) or, once its attempts are spent,
   FAILED for good with every error kept;
 - it never ran (a neighbour's crash, a shutdown, a task path not deployed yet): released
-  back to READY without charging the attempt.
+  back to READY without charging the attempt;
+- it raised eventjobs.Snooze: given back like a release, due after the snooze, and noted
+  in the job's `snoozes`;
+- an atomic task's child recorded its success itself, in the task's transaction: only
+  accounted for here.
+
+When an outcome of a limited task's job frees room under its limit, that key's waiting
+jobs are promoted right after the outcome is recorded, so the freed slot is used at once.
 
 Outcomes are collected and recorded in batches (one statement per kind), each fenced by
 the attempt's lease token: a worker that lost its lease matches no row and cannot
@@ -28,6 +35,7 @@ import psycopg
 from eventjobs.backoff import backoff_delay
 from eventjobs.exceptions import describe
 from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.limits import promote_keys
 from eventjobs.jobs.statuses import JobStatus
 
 logger = logging.getLogger("eventjobs.worker")
@@ -100,11 +108,16 @@ class Completer:
     failures: list[tuple[Attempt, dict[str, Any], float | None, bool, bool]] = field(
         default_factory=list)
     releases: list[tuple[Attempt, float]] = field(default_factory=list)
+    snoozes: list[tuple[Attempt, float, float]] = field(default_factory=list)  # (, delay, at)
+    # False for a caller that promotes every key itself (the rescuer's maintenance).
+    promote_freed: bool = True
     # Recorded by a flush that then failed part-way: reported by the next flush.
     _recorded: list[Recorded] = field(default_factory=list)
+    _freed: set[str] = field(default_factory=set)  # limit keys with a slot freed
 
     def __bool__(self) -> bool:
-        return bool(self.successes or self.failures or self.releases)
+        return bool(self.successes or self.failures or self.releases or self.snoozes
+                    or self._recorded or self._freed)
 
     # -- what happened -------------------------------------------------------------------------
     def succeeded(self, attempt: Attempt, return_json: str, started: float,
@@ -127,6 +140,18 @@ class Completer:
         """The attempt never ran: give the job back, uncharged, due after `delay`."""
         self.releases.append((attempt, delay))
 
+    def snooze(self, attempt: Attempt, delay: float, at: float) -> None:
+        """The task raised Snooze(delay) at `at`: back after `delay`, uncharged."""
+        self.snoozes.append((attempt, delay, at))
+
+    def already_recorded(self, attempt: Attempt, status: str | None,
+                         limit_key: str | None = None) -> None:
+        """An atomic task's child recorded the outcome in the task's own transaction
+        (status None: its lease was lost, so it rolled back)."""
+        self._recorded.append(Recorded(attempt, status))
+        if limit_key is not None:
+            self._freed.add(limit_key)
+
     # -- recording -----------------------------------------------------------------------------
     def flush(self, conn: psycopg.Connection) -> list[Recorded]:
         """Record everything collected. On a database error nothing is dropped: the
@@ -137,12 +162,23 @@ class Completer:
                 for a, value, started, finished in self.successes])
             self._recorded += [Recorded(a, JobStatus.SUCCESSFUL if a.job_id in kept else None)
                                for a, *_ in self.successes]
+            self._freed.update(key for key in kept.values() if key is not None)
             self.successes = []
         if self.failures:
             self._recorded += self._record_failures(conn)
         if self.releases:
-            jobstore.release(conn, [(a.job_id, a.token, delay) for a, delay in self.releases])
+            rows = jobstore.release(conn, [(a.job_id, a.token, delay)
+                                           for a, delay in self.releases])
+            self._freed.update(row[3] for row in rows if row[3] is not None)
             self.releases = []
+        if self.snoozes:
+            rows = jobstore.snooze(conn, [(a.job_id, a.token, delay, at)
+                                          for a, delay, at in self.snoozes])
+            self._freed.update(row[3] for row in rows if row[3] is not None)
+            self.snoozes = []
+        if self._freed and self.promote_freed:
+            promote_keys(conn, self._freed)
+        self._freed = set()
         recorded, self._recorded = self._recorded, []
         for item in recorded:
             if item.status is None:
@@ -159,7 +195,9 @@ class Completer:
                 attempt.retry_backoff, backoff)
             rows.append({"id": attempt.job_id, "token": attempt.token, "status": status.value,
                          "error": error, "delay": delay, "started_at": started})
-        kept = {job_id: status for job_id, status, _ in jobstore.record_failures(conn, rows)}
+        returned = jobstore.record_failures(conn, rows)
+        kept = {job_id: status for job_id, status, _, _ in returned}
+        self._freed.update(key for *_, key in returned if key is not None)
         recorded = []
         for (attempt, error, *_), row in zip(self.failures, rows, strict=True):
             status = kept.get(attempt.job_id)

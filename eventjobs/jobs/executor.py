@@ -18,7 +18,7 @@ from django.tasks.signals import task_finished, task_started
 from django.utils.json import normalize_json
 from django.utils.module_loading import import_string
 
-from eventjobs.exceptions import describe
+from eventjobs.exceptions import Snooze, describe
 from eventjobs.payload import dumps
 
 logger = logging.getLogger("eventjobs.worker")
@@ -30,12 +30,17 @@ class TaskMissing(ImportError):
 
 @dataclass
 class Outcome:
-    """What one attempt produced: a JSON return value, or an error record."""
+    """What one attempt produced: a JSON return value, an error record, or a snooze."""
 
     ok: bool
     return_json: str | None = None
     error: dict[str, Any] | None = None
     exception: BaseException | None = None  # for in-process runners that re-raise it
+    snooze: float | None = None  # seconds: the task raised eventjobs.Snooze
+    # An atomic task recorded its own outcome in its transaction (ok: SUCCESSFUL; not ok:
+    # its lease was lost and it rolled back); limit_key of the job, to promote its key.
+    recorded: bool = False
+    limit_key: str | None = None
 
 
 def import_task(task_path: str) -> Task:
@@ -62,6 +67,8 @@ def execute(task: Task, task_result: TaskResult, sender: type) -> Outcome:
             value = task.call(*task_result.args, **task_result.kwargs)
         value = normalize_json(value)
         return Outcome(ok=True, return_json=dumps(value, "return value"))
+    except Snooze as exc:  # not a failure: run again later, uncharged
+        return Outcome(ok=False, snooze=exc.seconds)
     except BaseException as exc:  # noqa: BLE001 - a task's SystemExit must not stop the worker
         # Includes a return value JSON cannot hold (normalize_json's TypeError,
         # InvalidPayload) and a task_started receiver's error: the attempt failed, and says why.

@@ -2,7 +2,8 @@
 
 Every HEARTBEAT_SECONDS it renews the lease of every attempt its children hold (one
 statement for all of them) and keeps their worker rows fresh; every POLL_SECONDS it runs
-maintenance (rescue of expired leases, promotion of due jobs). It runs on its own
+maintenance (rescue of expired leases, promotion of due and limited jobs); at each tick of
+a periodic schedule it enqueues the tick (eventjobs/jobs/scheduler.py). It runs on its own
 connection, so a busy or stuck child cannot delay it, and survives every error:
 - when renewals fail for more than a third of the lease, children stop claiming (they could
   not keep new leases either) until renewals work again;
@@ -28,6 +29,7 @@ from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.children import ChildLink, Children, stopped
 from eventjobs.jobs.maintenance import JobMaintenance
 from eventjobs.jobs.reporting import HOLD, LOST
+from eventjobs.jobs.scheduler import Scheduler
 
 logger = logging.getLogger("eventjobs.worker")
 
@@ -36,7 +38,8 @@ class Heartbeat(threading.Thread):
     """Keeps the leases of every attempt the children hold; runs maintenance."""
 
     def __init__(self, children: Children, *, db_params: dict[str, Any], lease_seconds: float,
-                 interval: float, maintenance_interval: float, queues: Sequence[str] | None):
+                 interval: float, maintenance_interval: float, queues: Sequence[str] | None,
+                 scheduler: Scheduler | None = None):
         super().__init__(name="eventjobs-heartbeat", daemon=True)
         self.children = children
         self.db_params = db_params
@@ -52,6 +55,8 @@ class Heartbeat(threading.Thread):
         self.outage_since: float | None = None
         self.next_beat = 0.0
         self.next_maintenance = 0.0
+        self.scheduler = scheduler
+        self.next_tick = 0.0 if scheduler else float("inf")
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -68,13 +73,17 @@ class Heartbeat(threading.Thread):
                 if time.monotonic() >= self.next_maintenance:
                     JobMaintenance(self.conn, self.lease_seconds).run_once()
                     self.next_maintenance = time.monotonic() + self.maintenance_interval
+                if self.scheduler and time.monotonic() >= self.next_tick:
+                    self.next_tick = time.monotonic() + self.maintenance_interval  # on error
+                    self.next_tick = time.monotonic() + min(self.scheduler.run_once(self.conn),
+                                                            self.maintenance_interval)
                 self._healthy()
             except psycopg.Error as exc:
                 self._unhealthy(exc)
             except Exception:  # noqa: BLE001 - the heartbeat must outlive every error
                 logger.exception("heartbeat: unexpected error; carrying on")
-            self.stop_event.wait(max(0.01, min(self.next_beat, self.next_maintenance)
-                                     - time.monotonic()))
+            self.stop_event.wait(max(0.005, min(self.next_beat, self.next_maintenance,
+                                                self.next_tick) - time.monotonic()))
         self._deregister_departed()
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):

@@ -12,13 +12,15 @@ import psycopg
 from eventjobs.exceptions import WorkerLost
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.completer import Attempt, Completer
+from eventjobs.jobs.limits import promote_keys
 from eventjobs.jobs.statuses import JobStatus
 
 logger = logging.getLogger("eventjobs.maintenance")
 
 
 class JobMaintenance:
-    """Rescues expired leases, promotes due scheduled jobs, forgets silent workers.
+    """Rescues expired leases, promotes due scheduled jobs and limited jobs that have room,
+    forgets silent workers.
 
     Every `runworker` runs it (about once per POLL_SECONDS); each step is safe from many
     processes at once (SKIP LOCKED, idempotent), so no leader is needed.
@@ -30,9 +32,11 @@ class JobMaintenance:
 
     def run_once(self) -> dict[str, int]:
         rescued = self.rescue()
-        promoted = jobstore.promote_due(self.conn)
+        promoted, _keys = jobstore.promote_due(self.conn)
+        admitted = promote_keys(self.conn)  # every key: also slots freed by a rescue
         pruned = jobstore.prune_workers(self.conn, silence_seconds=self.lease_seconds * 10)
-        return {"rescued": rescued, "promoted": promoted, "pruned_workers": pruned}
+        return {"rescued": rescued, "promoted": promoted, "admitted": admitted,
+                "pruned_workers": pruned}
 
     def rescue(self) -> int:
         """Charge WorkerLost to jobs whose lease expired with nobody left to report them.
@@ -41,7 +45,7 @@ class JobMaintenance:
             expired = jobstore.expired_leases(self.conn)
             if not expired:
                 return 0
-            completer = Completer()
+            completer = Completer(promote_freed=False)  # run_once promotes after the commit
             for row in expired:
                 attempt = Attempt.from_row(row, row["worker_id"] or "?")
                 completer.interrupted(attempt, WorkerLost(

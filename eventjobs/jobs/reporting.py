@@ -31,6 +31,8 @@ CLAIMED = "claimed"  # [packed Attempt, ...]
 SUCCEEDED = "succeeded"  # (job_id, return_json, started, finished)
 FAILED = "failed"  # (job_id, error record, started, final)
 RELEASED = "released"  # [(job_id, delay), ...]
+SNOOZED = "snoozed"  # (job_id, delay, at): the task raised eventjobs.Snooze
+DONE = "done"  # (job_id, status or None, limit_key): an atomic task recorded its outcome
 # Supervisor -> child.
 LOST = "lost"  # [job_id, ...]: leases lost; their outcomes will not be recorded
 REVOKED = "revoked"  # [job_id, ...]: claimed but not started; given back to the queue
@@ -65,6 +67,8 @@ class Reporter(Protocol):
     def failed(self, attempt: Attempt, error: dict[str, Any], started: float | None,
                final: bool = False) -> None: ...
     def released(self, items: list[tuple[Attempt, float]]) -> None: ...
+    def snoozed(self, attempt: Attempt, delay: float, at: float) -> None: ...
+    def done(self, attempt: Attempt, status: str | None, limit_key: str | None) -> None: ...
     def notices(self) -> Notices: ...
     def fileno(self) -> int | None: ...
 
@@ -129,6 +133,16 @@ class PipeReporter:
             assert self.direct is not None
             self.direct.released(items)
 
+    def snoozed(self, attempt: Attempt, delay: float, at: float) -> None:
+        if not self._send((SNOOZED, (attempt.job_id, delay, at))):
+            assert self.direct is not None
+            self.direct.snoozed(attempt, delay, at)
+
+    def done(self, attempt: Attempt, status: str | None, limit_key: str | None) -> None:
+        if not self._send((DONE, (attempt.job_id, status, limit_key))):
+            assert self.direct is not None
+            self.direct.done(attempt, status, limit_key)
+
     def notices(self) -> Notices:
         """Everything the supervisor sent, without waiting."""
         if self.direct is not None:
@@ -181,6 +195,14 @@ class DirectReporter:
     def released(self, items: list[tuple[Attempt, float]]) -> None:
         for attempt, delay in items:
             self.completer.release(attempt, delay)
+        self._flush()
+
+    def snoozed(self, attempt: Attempt, delay: float, at: float) -> None:
+        self.completer.snooze(attempt, delay, at)
+        self._flush()
+
+    def done(self, attempt: Attempt, status: str | None, limit_key: str | None) -> None:
+        self.completer.already_recorded(attempt, status, limit_key)
         self._flush()
 
     def _flush(self) -> None:

@@ -9,10 +9,12 @@ from django.tasks.base import TaskError
 
 from eventjobs.jobs.statuses import JobStatus
 
+_SHOWN_AS_READY = (JobStatus.SCHEDULED, JobStatus.LIMITED)
+
 
 def display_status(status: str) -> TaskResultStatus:
-    """SCHEDULED is READY to Django (the one place that says so)."""
-    return TaskResultStatus.READY if status == JobStatus.SCHEDULED else TaskResultStatus(status)
+    """SCHEDULED and LIMITED are READY to Django (the one place that says so)."""
+    return TaskResultStatus.READY if status in _SHOWN_AS_READY else TaskResultStatus(status)
 
 
 def build_result(task: Task, row: dict[str, Any], alias: str) -> TaskResult:

@@ -7,13 +7,16 @@ from django.db import models
 
 
 class JobStatus(models.TextChoices):
-    """Django's four task statuses, plus SCHEDULED: a READY job that is not due yet.
+    """Django's four task statuses, plus two internal kinds of READY shown as READY:
+    SCHEDULED (not due yet) and LIMITED (due, waiting for room under its task's
+    `concurrency=` or `rate_limit=`).
 
-    SCHEDULED keeps future-dated jobs out of the claim index (200k of them slowed each
-    claim 150x when they shared it). It is shown to users as READY.
+    Both keep their jobs out of the claim index (200k future jobs slowed each claim 150x
+    when they shared it), so the plain claim never looks at limits or schedules.
     """
 
     SCHEDULED = "SCHEDULED", "Scheduled"
+    LIMITED = "LIMITED", "Limited"
     READY = "READY", "Ready"
     RUNNING = "RUNNING", "Running"
     SUCCESSFUL = "SUCCESSFUL", "Successful"

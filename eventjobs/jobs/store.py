@@ -25,10 +25,35 @@ def _sql(name: str) -> str:
 
 
 # -- enqueue (the caller's session) ---------------------------------------------------------
-def insert_job(cursor: Any, params: dict[str, Any]) -> tuple:
-    """Insert one job on the caller's session; returns (id, status, enqueued_at, run_after)."""
-    cursor.execute(_sql("enqueue"), params)
+def insert_job(cursor: Any, params: dict[str, Any]) -> tuple | None:
+    """Insert one job on the caller's session; returns (id, status, enqueued_at, run_after),
+    or None when a unique job (params["unique_key"] set) collided with a waiting one."""
+    cursor.execute(_sql("enqueue_unique" if params["unique_key"] else "enqueue"), params)
     return cursor.fetchone()
+
+
+_RESULT_COLUMNS = ("id", "status", "queue", "priority", "args", "kwargs", "enqueued_at",
+                   "started_at", "finished_at", "last_attempted_at", "errors", "worker_ids",
+                   "return_value")
+
+
+def unique_job(cursor: Any, unique_key: str, succeeded_within: float | None = None
+               ) -> dict[str, Any] | None:
+    """The waiting or running job of `unique_key` (or, with `succeeded_within` seconds, the
+    newest one that succeeded that recently), as a dict of its columns."""
+    if succeeded_within is None:
+        cursor.execute(_sql("unique_waiting"), {"unique_key": unique_key})
+    else:
+        cursor.execute(_sql("unique_recent"), {"unique_key": unique_key,
+                                               "seconds": succeeded_within})
+    found = cursor.fetchone()
+    if found is None:
+        return None
+    row = dict(zip(_RESULT_COLUMNS, found, strict=True))
+    for column in ("args", "kwargs", "errors", "worker_ids", "return_value"):
+        if isinstance(row[column], str):  # Django's connection returns jsonb as text
+            row[column] = json.loads(row[column])
+    return row
 
 
 def insert_jobs(cursor: Any, params: dict[str, Any]) -> tuple[list[int], datetime]:
@@ -87,11 +112,11 @@ def notify_queue(conn: psycopg.Connection, queue: str) -> None:
 
 # -- outcomes (the completer's connection) --------------------------------------------------
 def finish_successes(conn: psycopg.Connection,
-                     done: Sequence[tuple[int, UUID, str, float, float]]) -> set[int]:
-    """done: (id, token, return JSON, started, finished: epoch seconds); returns the ids
-    whose lease still held."""
+                     done: Sequence[tuple[int, UUID, str, float, float]]) -> dict[int, str | None]:
+    """done: (id, token, return JSON, started, finished: epoch seconds); returns
+    {id: limit_key} for the jobs whose lease still held."""
     if not done:
-        return set()
+        return {}
     # The return values are JSON text already: splice them in rather than re-encoding.
     document = "[" + ",".join(
         f'{{"id":{job_id},"token":"{token}","return_value":{value},'
@@ -100,28 +125,34 @@ def finish_successes(conn: psycopg.Connection,
     ) + "]"
     with conn.cursor() as cur:
         cur.execute(_sql("finish_successes"), {"done": document})
-        return {row[0] for row in cur.fetchall()}
+        return dict(cur.fetchall())
 
 
 def record_failures(conn: psycopg.Connection, failed: Sequence[dict[str, Any]]
-                    ) -> list[tuple[int, str, str]]:
+                    ) -> list[tuple[int, str, str, str | None]]:
     """failed: {id, token, status, error, delay, started_at (epoch seconds or None)};
-    returns (id, status, queue)
-    of the rows whose lease still held. Retries due at once wake their queue."""
+    returns (id, status, queue, limit_key) of the rows whose lease still held. Retries due
+    at once wake their queue."""
     if not failed:
         return []
     document = json.dumps([{**f, "token": str(f["token"])} for f in failed])
     with conn.cursor() as cur:
         cur.execute(_sql("record_failures"), {"failed": document})
         rows = cur.fetchall()
-    for queue in {queue for _, status, queue in rows if status == JobStatus.READY}:
-        notify_queue(conn, queue)
+    _wake(conn, rows)
     return rows
 
 
+def _wake(conn: psycopg.Connection, rows: Iterable[tuple]) -> None:
+    """NOTIFY the queues of (id, status, queue, ...) rows that are claimable now."""
+    for queue in {row[2] for row in rows if row[1] == JobStatus.READY}:
+        notify_queue(conn, queue)
+
+
 def release(conn: psycopg.Connection, held: Iterable[tuple[int, UUID, float]]
-            ) -> list[tuple[int, str]]:
-    """Undo claims without charging an attempt; held: (id, token, delay seconds)."""
+            ) -> list[tuple[int, str, str, str | None]]:
+    """Undo claims without charging an attempt; held: (id, token, delay seconds).
+    Returns (id, status, queue, limit_key) of the jobs given back."""
     held = list(held)
     if not held:
         return []
@@ -129,8 +160,20 @@ def release(conn: psycopg.Connection, held: Iterable[tuple[int, UUID, float]]
     with conn.cursor() as cur:
         cur.execute(_sql("release"), {"ids": ids, "tokens": tokens, "delays": delays})
         rows = cur.fetchall()
-    for queue in {queue for _, queue in rows}:
-        notify_queue(conn, queue)
+    _wake(conn, rows)
+    return rows
+
+
+def snooze(conn: psycopg.Connection, snoozed: Iterable[tuple[int, UUID, float, float]]
+           ) -> list[tuple[int, str, str, str | None]]:
+    """snoozed: (id, token, delay seconds, at: epoch seconds). Returns (id, status, queue,
+    limit_key) of the rows whose lease still held."""
+    document = json.dumps([{"id": job_id, "token": str(token), "delay": delay, "at": at}
+                           for job_id, token, delay, at in snoozed])
+    with conn.cursor() as cur:
+        cur.execute(_sql("snooze"), {"snoozed": document})
+        rows = cur.fetchall()
+    _wake(conn, rows)
     return rows
 
 
@@ -153,14 +196,35 @@ def expired_leases(conn: psycopg.Connection) -> list[dict[str, Any]]:
         return cur.fetchall()
 
 
-def promote_due(conn: psycopg.Connection) -> int:
+def promote_due(conn: psycopg.Connection) -> tuple[int, set[str]]:
+    """Move due SCHEDULED jobs on; returns how many, and the limit keys of those that went
+    to LIMITED (for the caller to promote)."""
     with conn.cursor() as cur:
         cur.execute(_sql("promote_due"))
-        queues = {row[0] for row in cur.fetchall()}
-        count = cur.rowcount
-    for queue in queues:
+        rows = cur.fetchall()
+    for queue in {queue for queue, key in rows if key is None}:
         notify_queue(conn, queue)
-    return count
+    return len(rows), {key for _, key in rows if key is not None}
+
+
+def limited_keys(conn: psycopg.Connection, limit: int | None = None) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(_sql("limited_keys"), {"limit": limit})
+        return [row[0] for row in cur.fetchall()]
+
+
+def promote_limited(conn: psycopg.Connection, key: str) -> int:
+    """Admit LIMITED jobs of `key` up to its room; returns how many became READY."""
+    # One short transaction per key: the advisory lock makes promoters of a key take
+    # turns, and ends with the commit that makes the promotion visible to the next one.
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(_sql("lock_limit_key"), {"key": key})
+        cur.execute(_sql("promote_limited"), {"key": key})  # a fresh snapshot: see the SQL
+        queues = {row[0] for row in cur.fetchall()}
+        promoted = cur.rowcount
+        for queue in queues:
+            notify_queue(conn, queue)  # sent at commit
+    return promoted
 
 
 def seconds_until_next_due(conn: psycopg.Connection, queues: Sequence[str] | None
@@ -205,6 +269,46 @@ def pending_counts(conn: psycopg.Connection, queues: Sequence[str] | None) -> di
 def retry_failed(cursor: Any, ids: list[int], extra: int, notify: bool) -> list[int]:
     cursor.execute(_sql("retry_failed"), {"ids": ids, "extra": extra, "notify": notify})
     return [row[0] for row in cursor.fetchall()]
+
+
+def retry_blocked(cursor: Any, ids: list[int]) -> list[tuple[int, int]]:
+    """(id, waiting duplicate's id) for FAILED unique jobs a retry would duplicate."""
+    cursor.execute(_sql("retry_blocked"), {"ids": ids})
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def set_queue_paused(cursor: Any, name: str, paused: bool, notify: bool = False) -> None:
+    cursor.execute(_sql("set_queue_paused"), {"name": name, "paused": paused})
+    if notify:
+        cursor.execute(_sql("notify_queue"), {"queue": name})  # sent at commit
+
+
+def queue_states(cursor: Any) -> list[tuple[str, bool, datetime]]:
+    cursor.execute(_sql("queue_states"))
+    return [tuple(row) for row in cursor.fetchall()]
+
+
+def schedules(cursor: Any) -> list[dict[str, Any]]:
+    cursor.execute(_sql("schedules"))
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# -- periodic schedules (the supervisor's heartbeat connection) ---------------------------
+def sync_schedule(conn: psycopg.Connection, params: dict[str, Any]) -> None:
+    conn.execute(_sql("sync_schedule"), params)
+
+
+def claim_tick(conn: psycopg.Connection, name: str, tick: datetime, next_tick: datetime
+               ) -> bool:
+    """Move the schedule's last tick forward to `tick`; True for the one caller that did."""
+    with conn.cursor() as cur:
+        cur.execute(_sql("claim_tick"), {"name": name, "tick": tick, "next_tick": next_tick})
+        return cur.fetchone() is not None
+
+
+def record_tick_job(conn: psycopg.Connection, name: str, job_id: int) -> None:
+    conn.execute(_sql("record_tick_job"), {"name": name, "job_id": job_id})
 
 
 def cancel_waiting(cursor: Any, ids: list[int], reason: str) -> list[int]:

@@ -30,6 +30,7 @@ from eventjobs.jobs.child import main as child_main
 from eventjobs.jobs.children import ChildLink, Children
 from eventjobs.jobs.collector import Collector
 from eventjobs.jobs.heartbeat import Heartbeat
+from eventjobs.jobs.scheduler import Scheduler
 from eventjobs.jobs.slot import JobSlot
 from eventjobs.jobs.statuses import JobStatus
 from eventjobs.shutdown import TwoStepShutdown
@@ -62,11 +63,14 @@ class Supervisor:
         self.stopping = False
         self.stop_deadline: float | None = None
         self.collector = Collector(self.children, config.db_params)
+        # Before forking: the children inherit the imported task modules. A burst run
+        # drains what is there and enqueues no ticks.
+        scheduler = None if config.burst else Scheduler.for_backend(config.backend_alias)
         self.heartbeat = Heartbeat(self.children, db_params=config.db_params,
                                    lease_seconds=config.options.lease_seconds,
                                    interval=config.options.heartbeat_seconds,
                                    maintenance_interval=config.options.poll_seconds,
-                                   queues=config.queues)
+                                   queues=config.queues, scheduler=scheduler)
 
     def run(self) -> int:
         cfg, opts = self.config, self.config.options

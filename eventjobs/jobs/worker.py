@@ -36,9 +36,11 @@ from django.tasks import TaskResult, TaskResultStatus, task_backends
 from eventjobs.db import database_now, django_connection
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
+from eventjobs.jobs.atomic import execute_atomic
 from eventjobs.jobs.child import WorkerConfig
 from eventjobs.jobs.completer import Attempt, error_of, iso
 from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_finished
+from eventjobs.jobs.limits import IDLE_KEYS, promote_keys
 from eventjobs.jobs.reporting import Notices, Reporter
 from eventjobs.jobs.results import build_result
 from eventjobs.jobs.slot import JobSlot
@@ -206,8 +208,10 @@ class ChildWorker:
             return False
         if self.config.queues is None:
             self.queues_seen_at = 0.0  # look for queues again after the wait
-        if self._database(jobstore.promote_due):
-            return True
+        due = self._database(jobstore.promote_due)
+        admitted = self._database(promote_keys, None, IDLE_KEYS)  # limited jobs with room
+        if admitted or (due and due[0]):
+            return True  # claim again
         if self.config.burst and not self._burst_should_wait():
             return False
         timeout = self.config.options.poll_seconds
@@ -286,14 +290,25 @@ class ChildWorker:
         object.__setattr__(task_result, "status", TaskResultStatus.RUNNING)
         self.current = attempt
         try:
-            outcome = execute(task, task_result, self.sender)
+            if getattr(task, "atomic", False):
+                outcome = execute_atomic(task, task_result, self.sender, self.backend.database,
+                                         attempt.job_id, attempt.token, started, self.now)
+            else:
+                outcome = execute(task, task_result, self.sender)
         finally:
             self.current = None
         finished = self.now()
         elapsed = time.monotonic() - t0
         self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * elapsed
         self.ran += 1
-        if outcome.ok:
+        if outcome.snooze is not None:
+            self.reporter.snoozed(attempt, outcome.snooze, finished)
+        elif outcome.recorded:
+            if self.reporter.confirms and outcome.ok:
+                self.awaiting[job["id"]] = (task_result, outcome.return_json)
+            self.reporter.done(attempt, JobStatus.SUCCESSFUL if outcome.ok else None,
+                               outcome.limit_key)
+        elif outcome.ok:
             assert outcome.return_json is not None
             if self.reporter.confirms:
                 self.awaiting[job["id"]] = (task_result, outcome.return_json)

@@ -9,8 +9,8 @@ from .events import (
            Event,
            GroupMember,
 )
-from .jobs import Job, JobStatus, Worker
+from .jobs import Job, JobStatus, Queue, Schedule, Worker
 from .overview import Overview
 
-__all__ = ["Job", "JobStatus", "Worker", "Event", "ConsumerGroup", "Cursor", "GroupMember",
-           "Delivery", "DeadLetter", "DeadLetterStatus", "Overview"]
+__all__ = ["Job", "JobStatus", "Queue", "Schedule", "Worker", "Event", "ConsumerGroup",
+           "Cursor", "GroupMember", "Delivery", "DeadLetter", "DeadLetterStatus", "Overview"]

@@ -7,7 +7,7 @@ from django.db.models.functions import Now
 
 from eventjobs.jobs.statuses import JobStatus
 
-__all__ = ["Job", "JobStatus", "Worker"]
+__all__ = ["Job", "JobStatus", "Queue", "Schedule", "Worker"]
 
 
 
@@ -40,6 +40,16 @@ class Job(models.Model):
     # The lease: who may finish this attempt (fencing token) and until when.
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # @task(unique=True): sha256 of task path, queue, args and kwargs (see jobs/enqueue.py).
+    unique_key = models.CharField(max_length=64, null=True, blank=True)
+    # @task(concurrency=, rate_limit=): the key the limits count by and the limits themselves.
+    limit_key = models.CharField(max_length=700, null=True, blank=True)
+    concurrency = models.PositiveIntegerField(null=True, blank=True)
+    rate_count = models.PositiveIntegerField(null=True, blank=True)
+    rate_window = models.FloatField(null=True, blank=True)  # seconds
+    # One {"at", "seconds", "worker_id"} per `raise eventjobs.Snooze(...)`.
+    snoozes = models.JSONField(default=list, db_default=models.Value([], models.JSONField()),
+                               blank=True)
 
     class Meta:
         db_table = "eventjobs_job"
@@ -76,6 +86,40 @@ class Job(models.Model):
                 name="eventjobs_job_failed",
                 condition=models.Q(status="FAILED"),
             ),
+            # The limit promoter takes a key's waiting jobs in claim order ...
+            models.Index(
+                fields=["limit_key", "-priority", "id"],
+                name="eventjobs_job_limited",
+                condition=models.Q(status="LIMITED"),
+            ),
+            # ... after counting the key's admitted (READY) and running attempts ...
+            models.Index(
+                fields=["limit_key"],
+                name="eventjobs_job_limit_active",
+                condition=models.Q(status__in=["READY", "RUNNING"], limit_key__isnull=False),
+            ),
+            # ... and, for a rate, its recent starts.
+            models.Index(
+                fields=["limit_key", "last_attempted_at"],
+                name="eventjobs_job_rate_starts",
+                condition=models.Q(rate_count__isnull=False),
+            ),
+            # unique_for=: a job of that key that finished recently.
+            models.Index(
+                fields=["unique_key", "finished_at"],
+                name="eventjobs_job_unique_done",
+                condition=models.Q(unique_key__isnull=False),
+            ),
+        ]
+        constraints = [
+            # At most one waiting or running job per unique key (ON CONFLICT DO NOTHING).
+            # `unique_key IS NOT NULL` keeps plain jobs out of it entirely.
+            models.UniqueConstraint(
+                fields=["unique_key"],
+                name="eventjobs_job_unique_waiting",
+                condition=models.Q(status__in=["READY", "SCHEDULED", "LIMITED", "RUNNING"],
+                                   unique_key__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -105,3 +149,43 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Schedule(models.Model):
+    """One `@eventjobs.periodic` schedule and the last tick enqueued for it.
+
+    `last_tick` is the compare-and-set that makes each tick one job however many
+    `runworker` processes run: see eventjobs/jobs/scheduler.py.
+    """
+
+    name = models.CharField(max_length=200, primary_key=True)
+    task_path = models.CharField(max_length=500)
+    spec = models.CharField(max_length=200)  # "cron:*/5 * * * *" or "every:30"
+    timezone = models.CharField(max_length=100, default="UTC")
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    last_tick = models.DateTimeField(null=True, blank=True)
+    next_tick = models.DateTimeField(null=True, blank=True)
+    last_job_id = models.BigIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "eventjobs_schedule"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Queue(models.Model):
+    """A queue's switch: a paused queue's jobs are not claimed (`manage.py queue`)."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    paused = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(db_default=Now())
+
+    class Meta:
+        db_table = "eventjobs_queue"
+        permissions = [("pause_queue", "Can pause and resume queues")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (paused)" if self.paused else self.name

@@ -236,3 +236,86 @@ def rel_lease_watch(context, key, seconds):
         time.sleep(0.05)
     _mark("end", key, context.attempt)
     return {"attempt": context.attempt, "abandoned": False}
+
+
+# --- Tasks for jobs part 2 (issue 13): periodic, unique, limits, snooze, atomic ---
+
+from eventjobs.exceptions import Snooze  # noqa: E402
+
+
+@task(unique=True)
+def unique_record(key):
+    _record(key)
+    return key
+
+
+@task(unique=True, unique_for=60)
+def unique_for_record(key):
+    _record(key)
+    return key
+
+
+@task(concurrency=2, max_attempts=3, retry_backoff=0.1)
+def limited_slow(key, seconds):
+    """At most 2 at once: writes DB-clock start and end rows to check it."""
+    _record_db_time(f"{key}:start")
+    time.sleep(seconds)
+    _record_db_time(f"{key}:end")
+    return key
+
+
+@task(concurrency=1, concurrency_key="account")
+def per_account(key, account):
+    _record(key)
+    return account
+
+
+@task(rate_limit="5/s")
+def rate_limited(key):
+    _record_db_time(key)
+    return key
+
+
+@task(concurrency=1, max_attempts=3, retry_backoff=0.1)
+def limited_fails(key):
+    _record(key)
+    raise ValueError(f"limited boom {key}")
+
+
+@task(takes_context=True, max_attempts=1)
+def snoozes_then_records(context, key, snoozes, seconds=0):
+    """Snoozes `snoozes` times (counted in the ledger), then records ':done'."""
+    from .models import Ledger
+
+    seen = Ledger.objects.filter(job_key=f"{key}:snoozed").count()
+    if seen < snoozes:
+        _record(f"{key}:snoozed", attempt=context.attempt)
+        raise Snooze(seconds)
+    _record(f"{key}:done", attempt=context.attempt)
+    return {"attempt": context.attempt}
+
+
+@task(atomic=True, max_attempts=20, retry_backoff=0)
+def atomic_record(key, seconds=0.0):
+    """Exactly once: its ledger row commits with the job's success, or not at all."""
+    _record(key)
+    if seconds:
+        time.sleep(seconds)
+    return key
+
+
+@task(atomic=True, max_attempts=2, retry_backoff=0)
+def atomic_fails(key):
+    _record(key)
+    raise RuntimeError(f"atomic boom {key}")
+
+
+@task(takes_context=True)
+def ticked(context, key):
+    """A periodic test task (registered only when EVENTJOBS_TEST_PERIODIC=1): one ledger
+    row per run, keyed by its job id."""
+    _record(f"{key}:{context.task_result.id}")
+
+
+if os.environ.get("EVENTJOBS_TEST_PERIODIC") == "1":
+    eventjobs.periodic(every=1, args=["tick"])(ticked)

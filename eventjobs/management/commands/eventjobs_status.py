@@ -26,11 +26,18 @@ class Command(EventjobsCommand):
         if not state["jobs"]:
             self.stdout.write("  (none)")
         for queue, counts in state["jobs"].items():
-            self.stdout.write(f"  {queue:<20} " + "  ".join(f"{k} {v}" for k, v in counts.items()))
+            paused = "  PAUSED" if queue in state["paused_queues"] else ""
+            self.stdout.write(f"  {queue:<20} " + "  ".join(f"{k} {v}" for k, v in counts.items())
+                              + paused)
         self.stdout.write(f"Workers ({len(state['workers'])})")
         for w in state["workers"]:
             self.stdout.write(f"  {w['id']}  queues {', '.join(w['queues'])}  running "
                               f"{w['running']}  last seen {w['last_seen']}")
+        if state["schedules"]:
+            self.stdout.write("Schedules")
+            for name, sch in state["schedules"].items():
+                self.stdout.write(f"  {name:<20} {sch['spec']}  last {sch['last_tick'] or '-'}"
+                                  f"  next {sch['next_tick'] or '-'}")
         if state["groups"]:
             self.stdout.write("Consumer groups")
             for name, group in state["groups"].items():

@@ -1,0 +1,53 @@
+"""Jobs part 2 costs the plain claim one primary-key probe, and nothing else (issue 13).
+
+Limits, schedules and unique keys stay off the claim path: LIMITED and SCHEDULED jobs are
+outside the ready index, and the only addition to the claim statements is the paused-queue
+probe, evaluated once per statement (not once per row or per job).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eventjobs.db import django_connection
+from eventjobs.sql import query
+from tests.testapp.tasks import add, limited_slow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _plan(name: str, params: dict) -> dict:
+    conn = django_connection("default")
+    with conn.transaction(force_rollback=True):
+        found = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {query('jobs.sql', name)}",
+                             params).fetchone()[0]
+    return (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
+
+
+def _nodes(node: dict):
+    yield node
+    for child in node.get("Plans", ()):
+        yield from _nodes(child)
+
+
+@pytest.mark.parametrize("name,params", [
+    ("claim_queue", {"queue": "default"}),
+    ("claim_queues", {"queues": ["default", "other"]}),
+])
+def test_the_paused_queue_probe_runs_once_per_queue_and_limited_jobs_are_not_read(name, params):
+    for i in range(20):
+        add.enqueue(i, i)
+        limited_slow.enqueue(f"l{i}", 0)  # LIMITED: must not be touched by the claim
+    plan = _plan(name, {"limit": 10, "lease": 30, "worker_id": "t", **params})
+    nodes = list(_nodes(plan))
+    probes = [n for n in nodes if n.get("Relation Name") == "eventjobs_queue"
+              or "eventjobs_queue" in (n.get("Index Name") or "")]
+    assert probes, [n["Node Type"] for n in nodes]
+    queues = len(params.get("queues", [params.get("queue")]))
+    assert all(n["Actual Loops"] <= queues and "Index" in n["Node Type"] for n in probes), probes
+    job_scans = {n.get("Index Name") for n in nodes
+                 if n.get("Relation Name") == "eventjobs_job" and "Scan" in n["Node Type"]}
+    assert job_scans <= {"eventjobs_job_ready_by_queue", "eventjobs_job_pkey"}, job_scans
+    assert plan["Actual Rows"] == 10
