@@ -15,7 +15,7 @@ _LAZY = {
     "enqueue_many": "eventjobs.jobs.api",
     "retry_job": "eventjobs.jobs.api",
     "cancel_job": "eventjobs.jobs.api",
-    "lease_lost": "eventjobs.jobs.worker",
+    "lease_lost": "eventjobs.jobs.current",
     "periodic": "eventjobs.jobs.periodic",
     "Snooze": "eventjobs.exceptions",
     "pause_queues": "eventjobs.jobs.queues",

@@ -161,6 +161,6 @@ class ImmediateBackend(DjangoImmediateBackend):
         validate_task_options(task)
 
     def enqueue(self, task, args, kwargs):
-        dumps(list(args), "args")
-        dumps(dict(kwargs), "kwargs")
+        dumps(list(args), "args", limit_size=True)
+        dumps(dict(kwargs), "kwargs", limit_size=True)
         return super().enqueue(task, args, kwargs)

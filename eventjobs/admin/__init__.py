@@ -5,4 +5,12 @@ Each module registers one model's ModelAdmin; Django's admin autodiscovery impor
 package. See docs/admin.md.
 """
 
-from eventjobs.admin import deadletters, events, groups, jobs, overview, workers  # noqa: F401
+from eventjobs.admin import (  # noqa: F401
+    deadletters,
+    events,
+    groups,
+    jobs,
+    overview,
+    queues,
+    workers,
+)

@@ -37,7 +37,8 @@ class StatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "READY":
-            return queryset.filter(status__in=[JobStatus.READY, JobStatus.SCHEDULED])
+            return queryset.filter(status__in=[JobStatus.READY, JobStatus.SCHEDULED,
+                                               JobStatus.LIMITED])
         if self.value() in ("RUNNING", "SUCCESSFUL", "FAILED"):
             return queryset.filter(status=self.value())
         return queryset
@@ -78,8 +79,12 @@ class TaskFilter(admin.SimpleListFilter):
 
 
 def status_text(job: Job) -> str:
-    """'READY', or 'READY (retry at 12:00:05)' / 'READY (runs at …)' while not due."""
+    """'READY', or 'READY (retry at 12:00:05)' / 'READY (runs at …)' while not due, or
+    'READY (waiting for its concurrency limit)'."""
     status = job.display_status
+    if job.status == JobStatus.LIMITED:
+        limit = "concurrency" if job.concurrency else "rate"
+        return f"{status} (waiting under its {limit} limit)"
     if job.status == JobStatus.SCHEDULED:
         at = timezone.localtime(job.run_after).strftime("%Y-%m-%d %H:%M:%S")
         return f"{status} ({'retry' if job.attempt else 'runs'} at {at})"
@@ -128,11 +133,29 @@ class JobAdmin(EventjobsAdmin):
                              "finished", "duration")}),
         ("Worker and lease", {"fields": ("worker_list", "lease_until", "lease_token",
                                          "options")}),
+        ("Limits, uniqueness and snoozes", {"fields": ("limits", "unique_key", "snoozes_text"),
+                                            "classes": ["collapse"]}),
     ]
     readonly_fields = ("status_label", "attempts", "enqueued", "runs_after", "started",
                        "last_attempt_started", "finished", "duration", "lease_until",
                        "worker_list", "options",
-                       "args_text", "kwargs_text", "return_value_text", "errors_text")
+                       "args_text", "kwargs_text", "return_value_text", "errors_text",
+                       "limits", "snoozes_text")
+
+    @admin.display(description="limits")
+    def limits(self, job: Job) -> str:
+        parts = []
+        if job.concurrency:
+            parts.append(f"at most {job.concurrency} at once")
+        if job.rate_count:
+            parts.append(f"at most {job.rate_count} starts per {job.rate_window:g}s")
+        if not parts:
+            return "—"
+        return f"{', '.join(parts)}, counted per {job.limit_key}"
+
+    @admin.display(description="snoozes (no attempt charged)")
+    def snoozes_text(self, job: Job):
+        return pre(job.snoozes) if job.snoozes else "—"
 
     # -- permissions: jobs are written by the API and workers, never edited by hand ---------
     def has_add_permission(self, request: HttpRequest) -> bool:

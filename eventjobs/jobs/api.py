@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -11,11 +12,12 @@ from django.db import IntegrityError, connections, transaction
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.signals import task_enqueued
 
+from eventjobs.conf import eventjobs_settings
 from eventjobs.db import session_cursor
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.tasks import limit_key_of, limits_of
-from eventjobs.payload import dumps
+from eventjobs.payload import check_size, dumps
 
 logger = logging.getLogger("eventjobs.jobs")
 
@@ -42,6 +44,15 @@ def _require_existing(database: str, ids: list[int]) -> None:
         raise JobNotFound(missing)
 
 
+def _check_sizes(items: str, calls: list[list[Any]]) -> None:
+    """Each job's arguments within EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
+    if len(items) * 4 <= eventjobs_settings().max_payload_bytes:
+        return  # not even the whole batch can be too big
+    for n, (args, kwargs) in enumerate(calls):
+        check_size(json.dumps(args, ensure_ascii=False), f"calls[{n}][0]")
+        check_size(json.dumps(kwargs, ensure_ascii=False), f"calls[{n}][1]")
+
+
 def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]]]
                  ) -> list[TaskResult]:
     """Enqueue `task` once per (args, kwargs) pair in one statement, in the caller's transaction.
@@ -61,6 +72,7 @@ def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]
     # One validation and encoding pass over the whole batch; a bad item is reported as
     # calls[i][0] (its args) or calls[i][1] (its kwargs).
     items = dumps(calls, "calls")
+    _check_sizes(items, calls)
     if getattr(task, "concurrency", None) or getattr(task, "rate_limit", None):
         items = dumps([[args, kwargs, limit_key_of(task, args, kwargs)]
                        for args, kwargs in calls], "calls")

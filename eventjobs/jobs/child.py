@@ -45,6 +45,7 @@ def main(config: WorkerConfig, report: Any, control: Any, slot: Any, gate: Any,
         django.setup()
     from django.tasks.signals import task_finished
 
+    from eventjobs.jobs import current
     from eventjobs.jobs import worker as worker_module
     from eventjobs.jobs.reporting import PipeReporter, SupervisorGone
     from eventjobs.jobs.supervisor import die_with_parent
@@ -52,9 +53,9 @@ def main(config: WorkerConfig, report: Any, control: Any, slot: Any, gate: Any,
     die_with_parent()
     reporter = PipeReporter(report, control, wants_confirmations=task_finished.has_listeners())
     worker = worker_module.ChildWorker(config, reporter, slot=slot, gate=gate)
-    reporter.fallback = lambda: worker.conn
+    reporter.fallback = lambda: worker.session.conn
     reporter.on_orphaned = worker.request_stop
-    worker_module.activate(worker)
+    current.activate(worker)
     signal.signal(signal.SIGTERM, lambda *_: worker.request_stop())
     try:
         worker.run()

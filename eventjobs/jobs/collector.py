@@ -186,6 +186,10 @@ class Collector(threading.Thread):
                              attempt.job_id, attempt.task_path, link.pid, code)
             else:
                 self.completer.release(attempt)  # never started (or shutdown grace over)
+        if link.worker_id is not None:
+            # Its last claim may have committed without its report reaching us.
+            known = [a.job_id for a in held] + list(link.lost)
+            self.completer.release_unreported(link.worker_id, known)
         self.children.remove(link)
         self.flush_now = True
         self._pending(link, None)

@@ -109,6 +109,9 @@ class Completer:
         default_factory=list)
     releases: list[tuple[Attempt, float]] = field(default_factory=list)
     snoozes: list[tuple[Attempt, float, float]] = field(default_factory=list)  # (, delay, at)
+    # (worker id, job ids decided otherwise) of dead children whose last claim may not
+    # have been reported: their other RUNNING jobs never started.
+    unreported: list[tuple[str, list[int]]] = field(default_factory=list)
     # False for a caller that promotes every key itself (the rescuer's maintenance).
     promote_freed: bool = True
     # Recorded by a flush that then failed part-way: reported by the next flush.
@@ -117,7 +120,7 @@ class Completer:
 
     def __bool__(self) -> bool:
         return bool(self.successes or self.failures or self.releases or self.snoozes
-                    or self._recorded or self._freed)
+                    or self.unreported or self._recorded or self._freed)
 
     # -- what happened -------------------------------------------------------------------------
     def succeeded(self, attempt: Attempt, return_json: str, started: float,
@@ -139,6 +142,11 @@ class Completer:
     def release(self, attempt: Attempt, delay: float = 0.0) -> None:
         """The attempt never ran: give the job back, uncharged, due after `delay`."""
         self.releases.append((attempt, delay))
+
+    def release_unreported(self, worker_id: str, known: list[int]) -> None:
+        """A child died: give back, uncharged, jobs it claimed but never reported (it died
+        with its claim in flight); `known` are the ids already accounted for."""
+        self.unreported.append((worker_id, known))
 
     def snooze(self, attempt: Attempt, delay: float, at: float) -> None:
         """The task raised Snooze(delay) at `at`: back after `delay`, uncharged."""
@@ -176,6 +184,15 @@ class Completer:
                                           for a, delay, at in self.snoozes])
             self._freed.update(row[3] for row in rows if row[3] is not None)
             self.snoozes = []
+        # After the failures: the dead child's running job is recorded (charged) first.
+        while self.unreported:
+            worker_id, known = self.unreported[0]
+            rows = jobstore.release_unreported(conn, worker_id, known)
+            if rows:
+                logger.warning("worker %s died with a claim in flight: released job(s) %s it "
+                               "never started", worker_id, [row[0] for row in rows])
+            self._freed.update(row[3] for row in rows if row[3] is not None)
+            self.unreported.pop(0)
         if self._freed and self.promote_freed:
             promote_keys(conn, self._freed)
         self._freed = set()

@@ -164,6 +164,16 @@ def release(conn: psycopg.Connection, held: Iterable[tuple[int, UUID, float]]
     return rows
 
 
+def release_unreported(conn: psycopg.Connection, worker_id: str, known: Iterable[int]
+                       ) -> list[tuple[int, str, str, str | None]]:
+    """Give back, uncharged, the jobs a dead child claimed without reporting the claim."""
+    with conn.cursor() as cur:
+        cur.execute(_sql("release_unreported"), {"worker_id": worker_id, "known": list(known)})
+        rows = cur.fetchall()
+    _wake(conn, rows)
+    return rows
+
+
 def snooze(conn: psycopg.Connection, snoozed: Iterable[tuple[int, UUID, float, float]]
            ) -> list[tuple[int, str, str, str | None]]:
     """snoozed: (id, token, delay seconds, at: epoch seconds). Returns (id, status, queue,

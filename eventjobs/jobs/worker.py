@@ -1,9 +1,5 @@
-"""A worker child: claim -> execute -> report, one job at a time, on one connection.
-
-That connection is Django's own connection to the backend's database, shared with the
-tasks' ORM use: between jobs (no transaction open) the child claims and waits for a NOTIFY
-on it, so `runworker --concurrency N` holds N + 2 connections in all (the supervisor's
-collector and heartbeat being the two).
+"""A worker child: claim -> execute -> report, one job at a time, on one connection
+(Django's own, shared with its tasks: eventjobs/jobs/session.py).
 
 The child claims a few due jobs in one short autocommit statement (only as many as it can
 start within about 50 ms, so a long job never holds others back for long; the supervisor
@@ -19,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-import select
 import socket
 import time
 import uuid
@@ -28,21 +23,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from django.db import InterfaceError as DjangoInterfaceError
-from django.db import OperationalError as DjangoOperationalError
-from django.db import connections
 from django.tasks import TaskResult, TaskResultStatus, task_backends
 
-from eventjobs.db import database_now, django_connection
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.atomic import execute_atomic
 from eventjobs.jobs.child import WorkerConfig
 from eventjobs.jobs.completer import Attempt, error_of, iso
-from eventjobs.jobs.executor import TaskMissing, execute, import_task, send_finished
+from eventjobs.jobs.executor import Outcome, TaskMissing, execute, import_task, send_finished
 from eventjobs.jobs.limits import IDLE_KEYS, promote_keys
 from eventjobs.jobs.reporting import Notices, Reporter
 from eventjobs.jobs.results import build_result
+from eventjobs.jobs.session import WorkerSession
 from eventjobs.jobs.slot import JobSlot
 from eventjobs.jobs.statuses import JobStatus
 
@@ -51,7 +43,6 @@ logger = logging.getLogger("eventjobs.worker")
 MAX_BATCH = 100
 BATCH_BUDGET_SECONDS = 0.05  # claim only what can start within this much time
 QUEUE_REFRESH_SECONDS = 5.0  # a worker of every queue looks for new queues this often
-RECONNECT_MAX_SECONDS = 5.0
 
 
 class ChildWorker:
@@ -66,31 +57,24 @@ class ChildWorker:
         self.backend = task_backends[config.backend_alias]
         self.sender = type(self.backend)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.conn = conn
-        self.owns_conn = conn is None
+        self.session = WorkerSession(self.backend.database, f"eventjobs worker {self.worker_id}",
+                                     listen=config.options.listen, given=conn)
         self.buffer: deque[dict[str, Any]] = deque()
         self.lost: set[int] = set()  # leases lost, by job id (the supervisor says so)
         self.hold = False
         self.stopping = False
         self.avg_seconds = 1.0  # pessimistic until measured: claim one at a time
-        self.clock_offset = 0.0  # database clock minus ours, in seconds
         self.current: Attempt | None = None
         self.awaiting: dict[int, tuple[TaskResult, Any]] = {}  # job id -> for task_finished
         self.queues: list[str] = list(config.queues or ())
         self.queues_seen_at = 0.0
-        self.outage_since: float | None = None
-        self.database_was_away = False  # the tasks' connections need replacing
         self.ran = 0
         self.last_exception: BaseException | None = None  # of the last failed attempt
-        # A signal handler writes here to end an idle wait at once.
-        self.wakeup_r, self.wakeup_w = os.pipe()
-        os.set_blocking(self.wakeup_r, False)
-        os.set_blocking(self.wakeup_w, False)
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
-        # Our connection is opened by the first statement (see _database), which rides out
-        # a database that is not there yet.
+        # Our connection is opened by the first statement (see WorkerSession.run), which
+        # rides out a database that is not there yet.
         self.reporter.hello(self.worker_id, os.getpid())
         if self.slot:
             self.slot.set_worker_id(self.worker_id)
@@ -107,19 +91,13 @@ class ChildWorker:
     def request_stop(self) -> None:
         """First SIGTERM: stop claiming; the running job finishes (the supervisor bounds it)."""
         self.stopping = True
-        with contextlib.suppress(OSError):
-            os.write(self.wakeup_w, b"x")
+        self.session.wake()
 
     def shutdown(self) -> None:
         """Give back what was claimed and not started; close our connection."""
         self.reporter.released([(self._attempt(job), 0.0) for job in self.buffer])
         self.buffer.clear()
-        if self.owns_conn:
-            with contextlib.suppress(Exception):
-                connections[self.backend.database].close()
-        for fd in (self.wakeup_r, self.wakeup_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self.session.close()
 
     # -- one step --------------------------------------------------------------------------
     def run_once(self) -> bool:
@@ -150,6 +128,11 @@ class ChildWorker:
                 return job
             self.lost.discard(job["id"])  # rescued before it started: someone else's now
         return None
+
+    def lease_lost(self) -> bool:
+        """Whether the running attempt's lease is known lost (see eventjobs.lease_lost)."""
+        self._read_notices()
+        return self.current is not None and self.current.job_id in self.lost
 
     def _read_notices(self) -> None:
         notices: Notices = self.reporter.notices()
@@ -185,7 +168,7 @@ class ChildWorker:
         if not queues:
             return False
         limit = max(1, min(MAX_BATCH, int(BATCH_BUDGET_SECONDS / max(self.avg_seconds, 1e-6))))
-        rows = self._database(jobstore.claim, queues=queues, limit=limit,
+        rows = self.session.run(jobstore.claim, queues=queues, limit=limit,
                               lease=self.config.options.lease_seconds, worker_id=self.worker_id)
         if not rows:
             return False
@@ -198,7 +181,7 @@ class ChildWorker:
         if self.config.queues is not None:
             return self.queues
         if time.monotonic() - self.queues_seen_at > QUEUE_REFRESH_SECONDS or not self.queues:
-            self.queues = self._database(jobstore.ready_queues) or []
+            self.queues = self.session.run(jobstore.ready_queues) or []
             self.queues_seen_at = time.monotonic()
         return self.queues
 
@@ -208,14 +191,14 @@ class ChildWorker:
             return False
         if self.config.queues is None:
             self.queues_seen_at = 0.0  # look for queues again after the wait
-        due = self._database(jobstore.promote_due)
-        admitted = self._database(promote_keys, None, IDLE_KEYS)  # limited jobs with room
+        due = self.session.run(jobstore.promote_due)
+        admitted = self.session.run(promote_keys, None, IDLE_KEYS)  # limited jobs with room
         if admitted or (due and due[0]):
             return True  # claim again
         if self.config.burst and not self._burst_should_wait():
             return False
         timeout = self.config.options.poll_seconds
-        until_due = self._database(jobstore.seconds_until_next_due, self.config.queues)
+        until_due = self.session.run(jobstore.seconds_until_next_due, self.config.queues)
         if until_due is not None:
             timeout = min(timeout, max(until_due, 0.001))
         if self.config.burst_deadline is not None:
@@ -228,42 +211,25 @@ class ChildWorker:
         deadline = self.config.burst_deadline
         if deadline is None or time.time() >= deadline:
             return False
-        counts = self._database(jobstore.pending_counts, self.config.queues) or {}
+        counts = self.session.run(jobstore.pending_counts, self.config.queues) or {}
         return any(counts.values())
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a NOTIFY for our queues, a notice from the supervisor, or `timeout`."""
-        if self.config.options.listen and self._database(self._drain_notifies):
-            return  # it came while we were claiming
-        watched = [self.wakeup_r]
-        if self.conn is not None and not self.conn.closed:
-            watched.append(self.conn.fileno())
-        if self.reporter.fileno() is not None:
-            watched.append(self.reporter.fileno())
-        with contextlib.suppress(InterruptedError):
-            select.select(watched, [], [], timeout)
-        with contextlib.suppress(OSError):
-            os.read(self.wakeup_r, 64)
-        if self.config.options.listen:
-            self._database(self._drain_notifies)
+        self.session.wait(timeout, self._is_ours, also=self.reporter.fileno())
 
-    def _drain_notifies(self, conn: psycopg.Connection) -> bool:
-        """Consume wake-ups (also those received during other statements); True if one
-        was for a queue we take."""
-        relevant = False
-        for notify in conn.notifies(timeout=0):
-            if self.config.queues is None:
-                relevant = True
-                if notify.payload not in self.queues:
-                    self.queues.append(notify.payload)
-            elif notify.payload in self.queues:
-                relevant = True
-        return relevant
+    def _is_ours(self, queue: str) -> bool:
+        """A NOTIFY's queue: ours? (A worker of every queue takes any, and learns it.)"""
+        if self.config.queues is None:
+            if queue not in self.queues:
+                self.queues.append(queue)
+            return True
+        return queue in self.queues
 
     # -- running a job ---------------------------------------------------------------------
     def now(self) -> float:
         """Epoch seconds on the database's clock."""
-        return time.time() + self.clock_offset
+        return self.session.now()
 
     def _attempt(self, job: dict[str, Any]) -> Attempt:
         return Attempt.from_row(job, self.worker_id)
@@ -272,9 +238,7 @@ class ChildWorker:
         attempt = self._attempt(job)
         started = self.now()
         t0 = time.monotonic()
-        if self.outage_since is None and self.database_was_away:
-            self.database_was_away = False
-            connections.close_all()  # the tasks' own connections died with the outage too
+        self.session.before_job()
         try:
             task = import_task(job["task_path"])
         except TaskMissing as exc:
@@ -298,9 +262,14 @@ class ChildWorker:
         finally:
             self.current = None
         finished = self.now()
-        elapsed = time.monotonic() - t0
-        self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * elapsed
+        self.avg_seconds = 0.8 * self.avg_seconds + 0.2 * (time.monotonic() - t0)
         self.ran += 1
+        self._report(job, attempt, task_result, outcome, started, finished)
+        self.session.after_job(self.worker_id)
+
+    def _report(self, job: dict[str, Any], attempt: Attempt, task_result: TaskResult,
+                outcome: Outcome, started: float, finished: float) -> None:
+        """Hand the outcome to the supervisor (before anything else starts)."""
         if outcome.snooze is not None:
             self.reporter.snoozed(attempt, outcome.snooze, finished)
         elif outcome.recorded:
@@ -321,7 +290,6 @@ class ChildWorker:
             if self.reporter.confirms:
                 self.awaiting[job["id"]] = (task_result, error)
             self.reporter.failed(attempt, error, started)
-        _tidy_django_connections(self.worker_id)
 
     def _task_missing(self, job: dict[str, Any], attempt: Attempt, exc: TaskMissing) -> None:
         """A task path that does not import: released without charge, FAILED after a grace."""
@@ -338,88 +306,5 @@ class ChildWorker:
         # Failed for good, whatever attempts are left: the code is not coming back.
         self.reporter.failed(attempt, error, None, final=True)
 
-    # -- the connection --------------------------------------------------------------------
-    def _connection(self) -> psycopg.Connection:
-        """Django's connection to the backend's database, set up for us once per physical
-        connection (a task, or an outage, may have replaced it): named in pg_stat_activity,
-        LISTENing, and our clock offset measured."""
-        conn = django_connection(self.backend.database)
-        if conn is not self.conn:
-            jobstore.name_session(conn, f"eventjobs worker {self.worker_id}")
-            # Stamp times with the database's clock, never this machine's.
-            self.clock_offset = database_now(conn).timestamp() - time.time()
-            if self.config.options.listen:
-                jobstore.listen(conn)
-            self.conn = conn
-        return conn
-
-    def _database(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run `operation(conn, ...)`; on a connection failure reconnect with backoff (one
-        log line per outage) and return None, so the loop carries on. Never exits. On a
-        connection it was given (the test helpers': the caller's own), errors propagate."""
-        if not self.owns_conn:
-            return operation(self.conn, *args, **kwargs)
-        try:
-            result = operation(self._connection(), *args, **kwargs)
-        except (psycopg.OperationalError, psycopg.InterfaceError, DjangoOperationalError,
-                DjangoInterfaceError) as exc:
-            self._outage(exc)
-            return None
-        if self.outage_since is not None:
-            logger.warning("worker %s: database back after %.1fs", self.worker_id,
-                           time.monotonic() - self.outage_since)
-            self.outage_since = None
-        return result
-
-    def _outage(self, exc: Exception) -> None:
-        if self.outage_since is None:
-            self.outage_since = time.monotonic()
-            self.database_was_away = True
-            logger.error("worker %s: database unavailable (%s); retrying", self.worker_id,
-                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
-        with contextlib.suppress(Exception):
-            connections[self.backend.database].close()
-        self.conn = None
-        waited = time.monotonic() - self.outage_since
-        time.sleep(min(RECONNECT_MAX_SECONDS, 0.2 + waited / 4))
-
-
 def _datetime(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
-
-
-def _tidy_django_connections(worker_id: str) -> None:
-    """After a job: no transaction may stay open (it would hold the horizon of every event
-    consumer in the cluster), and a connection the task broke is replaced."""
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is None:
-            continue
-        if conn.in_atomic_block or not conn.get_autocommit():
-            logger.error("worker %s: a task left a transaction open on database %r; rolling "
-                         "it back", worker_id, conn.alias)
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            conn.close()
-        elif conn.errors_occurred and not conn.is_usable():
-            conn.close()
-
-
-# -- the current job, for the task itself -------------------------------------------------
-_active: ChildWorker | None = None
-
-
-def activate(worker: ChildWorker) -> None:
-    """Make `worker` the one `lease_lost()` asks (one per child process)."""
-    global _active
-    _active = worker
-
-
-def lease_lost() -> bool:
-    """True once the running attempt's lease is known lost (its worker could not renew it
-    and another worker may run the job): a long task should stop; its outcome will not be
-    recorded. False outside a worker."""
-    worker = _active
-    if worker is None or worker.current is None:
-        return False
-    worker._read_notices()
-    return worker.current.job_id in worker.lost

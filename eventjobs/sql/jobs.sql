@@ -248,6 +248,22 @@ FROM unnest(%(ids)s::bigint[], %(tokens)s::uuid[], %(delays)s::float8[]) AS back
 WHERE job.id = back.id AND job.lease_token = back.token AND job.status = 'RUNNING'
 RETURNING job.id, job.status, job.queue, job.limit_key;
 
+-- name: release_unreported
+-- A child died between its claim's commit and its report of it (the claim was in flight):
+-- jobs still RUNNING under its worker id that nobody knows of never started. Undo their
+-- claim like a release, uncharged. `known`: the ids whose outcome is decided elsewhere.
+UPDATE eventjobs_job AS job
+SET status = CASE WHEN job.limit_key IS NOT NULL THEN 'LIMITED' ELSE 'READY' END,
+    run_after = now(),
+    attempt = job.attempt - 1,
+    worker_ids = job.worker_ids - (-1),
+    started_at = CASE WHEN job.attempt = 1 THEN NULL ELSE job.started_at END,
+    lease_token = NULL,
+    lease_expires_at = NULL
+WHERE job.status = 'RUNNING' AND job.worker_ids ->> -1 = %(worker_id)s
+  AND NOT job.id = ANY(%(known)s::bigint[])
+RETURNING job.id, job.status, job.queue, job.limit_key;
+
 -- name: snooze
 -- `raise eventjobs.Snooze(seconds)`: undo the claim like a release (no attempt charged,
 -- no error), due again after `delay`, and keep a record of it in `snoozes`. Fenced and

@@ -154,3 +154,26 @@ def test_a_job_detail_shows_each_attempts_error_and_worker(admin_client_):
     assert page.index("WorkerLost") < page.index("KeyError: first")  # newest first
     assert "attempt 1: h:1:a" in page and "attempt 2: h:2:b" in page
     assert "Retry this job" in page and Job.objects.get(pk=job.pk).status == "FAILED"
+
+
+def test_queues_and_schedules_are_listed_and_read_only(as_user):
+    from eventjobs.models import Schedule
+
+    Schedule.objects.create(name="nightly", task_path="tests.testapp.tasks.add",
+                            spec="cron:0 3 * * *")
+    client = as_user("eventjobs.view_queue", "eventjobs.view_schedule")
+    queues = client.get("/admin/eventjobs/queue/").content.decode()
+    # The backend's configured queues are listed before any was ever paused.
+    assert "default" in queues and "other" in queues and "running" in queues
+    schedules = client.get("/admin/eventjobs/schedule/").content.decode()
+    assert "nightly" in schedules and "cron:0 3 * * *" in schedules
+    assert client.get("/admin/eventjobs/schedule/add/").status_code == 403
+    assert client.get("/admin/eventjobs/queue/add/").status_code == 403
+
+
+def test_a_limited_job_reads_as_ready_waiting_under_its_limit(as_user):
+    job = JobFactory(status="LIMITED", limit_key="tests.testapp.tasks.add", concurrency=2)
+    page = as_user("eventjobs.view_job").get(f"/admin/eventjobs/job/{job.pk}/change/")
+    text = page.content.decode()
+    assert "READY (waiting under its concurrency limit)" in text
+    assert "at most 2 at once" in text

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from eventjobs.events import control
-from eventjobs.models import ConsumerGroup, Cursor, DeadLetter, Job
+from eventjobs.models import ConsumerGroup, Cursor, DeadLetter, Job, Queue
 from tests.admin.conftest import AdminClient, action_choices
 from tests.factories import ConsumerGroupFactory, DeadLetterFactory, JobFactory
 
@@ -53,6 +53,12 @@ SPECS = [
          lambda: ConsumerGroupFactory(name="ledger", partitions=2), _is_paused),
     Spec("consumergroup", "resume_groups", "eventjobs.pause_consumergroup", _paused_group,
          lambda group: not _is_paused(group)),
+    Spec("queue", "pause_queues", "eventjobs.pause_queue",
+         lambda: Queue.objects.get_or_create(name="default")[0],
+         lambda queue: Queue.objects.get(pk=queue.pk).paused),
+    Spec("queue", "resume_queues", "eventjobs.pause_queue",
+         lambda: Queue.objects.update_or_create(name="default", defaults={"paused": True})[0],
+         lambda queue: not Queue.objects.get(pk=queue.pk).paused),
 ]
 IDS = [f"{s.model}.{s.action}" for s in SPECS]
 

@@ -51,3 +51,15 @@ def test_error_records_are_storable_even_with_nul_and_surrogates():
         assert "\x00" not in text
         text.encode("utf-8")  # no lone surrogate left
     assert "no such file: a\\x00b\\udce9" in record["message"]
+
+
+def test_job_arguments_are_limited_in_size_before_any_sql(settings):
+    import eventjobs
+    from eventjobs.exceptions import InvalidPayload
+    from tests.testapp.tasks import record
+
+    settings.EVENTJOBS = {"MAX_PAYLOAD_BYTES": 1000}
+    with pytest.raises(InvalidPayload, match=r"args: 2,00\d bytes of JSON.*MAX_PAYLOAD_BYTES"):
+        record.enqueue("x" * 2000)  # no django_db: no SQL may run
+    with pytest.raises(InvalidPayload, match=r"calls\[1\]\[0\]"):
+        eventjobs.enqueue_many(record, [(("ok",), {})] + [(("x" * 2000,), {})])
