@@ -137,7 +137,7 @@ def finish_successes(conn: psycopg.Connection,
         return {}
     # The return values are JSON text already: splice them in rather than re-encoding.
     document = "[" + ",".join(
-        f'{{"id":{job_id},"token":"{token}","return_value":{value},'
+        f'{{"id":{job_id},"token":"{token.hex}","return_value":{value},'
         f'"started_at":{started!r},"finished_at":{finished!r}}}'
         for job_id, token, value, started, finished in done
     ) + "]"
