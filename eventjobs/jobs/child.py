@@ -45,6 +45,10 @@ def main(config: WorkerConfig, report: Any, control: Any, slot: Any, gate: Any,
         django.setup()
     from django.tasks.signals import task_finished
 
+    from eventjobs.logs import quiet_unheard
+
+    quiet_unheard("django.tasks")  # per-task INFO lines nobody would see
+
     from eventjobs.jobs import current
     from eventjobs.jobs import worker as worker_module
     from eventjobs.jobs.reporting import PipeReporter, SupervisorGone

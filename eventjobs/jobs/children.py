@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,8 +43,19 @@ class ChildLink:
     # outcome is not recorded: the rescuer charges WorkerLost and the job runs again.
     lost: set[int] = field(default_factory=set)
     registered: bool = False  # its worker row exists (the heartbeat writes it)
+    report_fd: int = -1  # the report pipe's descriptor (kept: it outlives a close)
+    _poller: Any = None
     gone: bool = False
     send_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.report_fd = self.report.fileno()
+        self._poller = select.poll()
+        self._poller.register(self.report_fd, select.POLLIN)
+
+    def readable(self) -> bool:
+        """A report (or the pipe's end) is waiting."""
+        return bool(self._poller.poll(0))
 
 
 def stopped(pid: int) -> bool:

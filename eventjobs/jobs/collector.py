@@ -18,11 +18,11 @@ import contextlib
 import logging
 import os
 import pickle
+import select
 import signal
 import threading
 import time
 from collections import defaultdict
-from multiprocessing.connection import wait as wait_for
 from typing import Any
 
 import psycopg
@@ -71,6 +71,9 @@ class Collector(threading.Thread):
         self.abandoning = False  # shutdown grace is over: running jobs are released
         self.counts: dict[str | None, int] = defaultdict(int)  # recorded, by new status
         self.wake_r, self.wake_w = os.pipe()
+        self.poller = select.poll()
+        self.poller.register(self.wake_r, select.POLLIN)
+        self.watched: set[int] = set()
 
     def close(self) -> None:
         """Record what is left once every child is gone, then stop."""
@@ -96,14 +99,15 @@ class Collector(threading.Thread):
 
     def _step(self) -> None:
         links = [link for link in self.children.all() if not link.gone]
-        ready = wait_for([link.report for link in links] + [self.wake_r], self._timeout())
+        self._watch(links)
+        ready = {fd for fd, _ in self.poller.poll(self._timeout() * 1000)}
         if self.wake_r in ready:
             with contextlib.suppress(OSError):
                 os.read(self.wake_r, 512)
         if ready:
             time.sleep(COALESCE_SECONDS)
         for link in links:
-            if link.report in ready:
+            if link.report_fd in ready:
                 self._drain(link)
         if time.monotonic() >= self.next_check:
             self.next_check = time.monotonic() + CHECK_SECONDS
@@ -113,16 +117,26 @@ class Collector(threading.Thread):
         self._flush_if_due()
 
     def _timeout(self) -> float:
-        until = self.next_check - time.monotonic()
+        until = self.next_check - time.monotonic()  # seconds
         if self.completer and self.first_pending is not None:
             until = min(until, self.first_pending + FLUSH_SECONDS - time.monotonic(),
                         self.retry_at - time.monotonic())
         return max(until, 0.0005)
 
     # -- reports ---------------------------------------------------------------------------
+    def _watch(self, links: list[ChildLink]) -> None:
+        """Keep the poll set in step with the children (poll objects, not Connection.poll or
+        connection.wait, which build a selector on every call: per job, that showed)."""
+        fds = {link.report_fd for link in links}
+        for fd in self.watched - fds:
+            self.poller.unregister(fd)
+        for fd in fds - self.watched:
+            self.poller.register(fd, select.POLLIN)
+        self.watched = fds
+
     def _drain(self, link: ChildLink) -> None:
         try:
-            while link.report.poll():
+            while link.readable():
                 self._on_report(link, *pickle.loads(link.report.recv_bytes()))
         except (EOFError, OSError):
             self._gone(link)

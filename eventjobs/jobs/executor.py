@@ -65,14 +65,22 @@ def execute(task: Task, task_result: TaskResult, sender: type) -> Outcome:
                               **task_result.kwargs)
         else:
             value = task.call(*task_result.args, **task_result.kwargs)
-        value = normalize_json(value)
-        return Outcome(ok=True, return_json=dumps(value, "return value"))
+        return Outcome(ok=True, return_json=return_json(value))
     except Snooze as exc:  # not a failure: run again later, uncharged
         return Outcome(ok=False, snooze=exc.seconds)
     except BaseException as exc:  # noqa: BLE001 - a task's SystemExit must not stop the worker
         # Includes a return value JSON cannot hold (normalize_json's TypeError,
         # InvalidPayload) and a task_started receiver's error: the attempt failed, and says why.
         return Outcome(ok=False, error=describe(exc), exception=exc)
+
+
+def return_json(value: Any) -> str:
+    """A return value as stored JSON: Django's normalisation, then eventjobs' validation.
+    The common results (None, a bool, an int) skip both: they are JSON as they are."""
+    if value is None or type(value) in (bool, int):
+        return "null" if value is None else ("true" if value is True else
+                                             "false" if value is False else str(value))
+    return dumps(normalize_json(value), "return value")
 
 
 def send_finished(task_result: TaskResult, status: TaskResultStatus, sender: type,

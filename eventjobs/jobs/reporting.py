@@ -15,6 +15,7 @@ outcome at once through a Completer on a given connection.
 from __future__ import annotations
 
 import pickle
+import select
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -89,6 +90,10 @@ class PipeReporter:
         self.fallback: Callable[[], psycopg.Connection | None] | None = None
         self.on_orphaned: Callable[[], None] | None = None
         self.direct: DirectReporter | None = None
+        # Checked before every job: a poll object is ~10x cheaper than Connection.poll(),
+        # which builds a selector per call.
+        self._poller = select.poll()
+        self._poller.register(control.fileno(), select.POLLIN)
 
     def _send(self, message: tuple[str, Any]) -> bool:
         """True when sent; False when the supervisor is gone (see the class docstring)."""
@@ -149,7 +154,7 @@ class PipeReporter:
             return self.direct.notices()
         found = Notices()
         try:
-            while self.control.poll():
+            while self._poller.poll(0):
                 kind, body = self.control.recv()
                 if kind == LOST:
                     found.lost.update(body)

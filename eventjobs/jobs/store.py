@@ -8,7 +8,8 @@ so that each statement commits at once and psycopg can prepare the hot ones.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -16,6 +17,7 @@ from uuid import UUID
 import psycopg
 from psycopg.rows import dict_row
 
+from eventjobs.conf import eventjobs_settings
 from eventjobs.jobs.statuses import JobStatus
 from eventjobs.sql import query
 
@@ -74,7 +76,7 @@ def claim(conn: psycopg.Connection, *, queues: Sequence[str], limit: int, lease:
         name, params["queue"] = "claim_queue", queues[0]
     else:
         name, params["queues"] = "claim_queues", list(queues)
-    with conn.cursor(row_factory=dict_row) as cur:
+    with prepared_cursor(conn) as cur:
         cur.execute(_sql(name), params)
         rows = cur.fetchall()
     for row in rows:
@@ -87,6 +89,22 @@ def claim(conn: psycopg.Connection, *, queues: Sequence[str], limit: int, lease:
 
 
 _JSON_COLUMNS = ("args", "kwargs", "worker_ids", "errors")
+
+
+@contextmanager
+def prepared_cursor(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
+    """A server-side-binding cursor whose statements are prepared on first use, also on
+    Django's own connection (client-side binding, prepare_threshold None): planning the
+    claim costs twice its execution on a table with this many partial indexes (measured:
+    5.3 ms to plan, 2.6 ms to run a 100-row claim)."""
+    saved = conn.prepare_threshold
+    if eventjobs_settings().prepare_statements:
+        conn.prepare_threshold = 0
+    try:
+        with psycopg.Cursor(conn, row_factory=dict_row) as cur:
+            yield cur
+    finally:
+        conn.prepare_threshold = saved
 
 
 def ready_queues(conn: psycopg.Connection) -> list[str]:
@@ -119,7 +137,7 @@ def finish_successes(conn: psycopg.Connection,
         return {}
     # The return values are JSON text already: splice them in rather than re-encoding.
     document = "[" + ",".join(
-        f'{{"id":{job_id},"token":"{token}","return_value":{value},'
+        f'{{"id":{job_id},"token":"{token.hex}","return_value":{value},'
         f'"started_at":{started!r},"finished_at":{finished!r}}}'
         for job_id, token, value, started, finished in done
     ) + "]"

@@ -102,11 +102,12 @@ class ChildWorker:
     # -- one step --------------------------------------------------------------------------
     def run_once(self) -> bool:
         """Run one job if one is due (claiming if needed). False when there was none."""
-        self._read_notices()
         if self.stopping:
             return False
-        if not self.buffer and not self._claim():
-            return self._idle()
+        if not self.buffer:
+            self._read_notices()  # a "hold" may have come; under the gate below otherwise
+            if not self._claim():
+                return self._idle()
         with self.gate:  # the supervisor takes back unstarted jobs only under this gate
             self._read_notices()
             job = self._next_job()
