@@ -59,8 +59,9 @@ def insert(cursor: Any, task: Task, params: dict[str, Any]) -> tuple[dict[str, A
     """Insert the job, or find the unique job it duplicates. Returns (row, created): row has
     id, status, enqueued_at (and, for an existing job, all its result columns)."""
     key = params["unique_key"]
-    if key is not None and getattr(task, "unique_for", None):
-        recent = jobstore.unique_job(cursor, key, succeeded_within=task.unique_for)
+    unique_for = getattr(task, "unique_for", None)
+    if key is not None and unique_for:
+        recent = jobstore.unique_job(cursor, key, succeeded_within=unique_for)
         if recent is not None:
             return recent, False
     for _ in range(UNIQUE_ROUNDS):
