@@ -7,6 +7,7 @@ for migrations, the admin and the cold paths (commands, monitoring).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -99,6 +100,11 @@ class ConsumerGroup(models.Model):
     # seen there: who holds it is visible only with pg_read_all_stats (status, checks).
     held_back_xid = Xid8Field(null=True, blank=True)
     held_back_since = models.DateTimeField(null=True, blank=True)
+
+    # Not columns: the admin attaches a page's monitoring figures (admin/groups.py).
+    status: dict[str, Any]
+    alive: int
+    last_active: datetime | None
 
     class Meta:
         db_table = "eventjobs_consumer_group"
