@@ -20,11 +20,11 @@ import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-if TYPE_CHECKING:
-    from django.db.backends.utils import CursorWrapper
-
 from eventjobs.conf import eventjobs_settings
 from eventjobs.sql import query
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 # Connection parameters that belong to Django's connection object, not to libpq.
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold")

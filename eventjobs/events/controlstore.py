@@ -30,7 +30,8 @@ def reset_group(conn: psycopg.Connection, *, group: str, position: Position) -> 
     return [row[0] for row in rows]
 
 
-def count_redeliveries(conn: psycopg.Connection, *, group: str, position: Position, n: int, cap: int) -> int:
+def count_redeliveries(conn: psycopg.Connection, *, group: str, position: Position, n: int, cap: int
+                       ) -> int:
     """How many events a reset of `group` to `position` delivers again (up to `cap`)."""
     return _value(conn, "count_redeliveries", {"group": group, "txid": str(position[0]),
                                                "event_id": position[1], "n": n, "cap": cap})
@@ -71,8 +72,8 @@ def horizon_holder(conn: psycopg.Connection) -> dict[str, Any] | None:
             "query": sql, "seconds": round(seconds or 0.0, 3)}
 
 
-def group_lag(conn: psycopg.Connection, *, group: str, after: Position, n: int, types: Sequence[str] | None,
-              cap: int) -> int:
+def group_lag(conn: psycopg.Connection, *, group: str, after: Position, n: int,
+              types: Sequence[str] | None, cap: int) -> int:
     exact = [t for t in types or () if not t.endswith("*")]
     prefixes = [_like_prefix(t[:-1]) for t in types or () if t.endswith("*")]
     return _value(conn, "group_lag", {
@@ -80,7 +81,8 @@ def group_lag(conn: psycopg.Connection, *, group: str, after: Position, n: int, 
         "all_types": types is None, "types": exact, "prefixes": prefixes, "cap": cap})
 
 
-def pending_for_new_group(conn: psycopg.Connection, *, types: Sequence[str] | None, cap: int) -> tuple[int, bool]:
+def pending_for_new_group(conn: psycopg.Connection, *, types: Sequence[str] | None, cap: int
+                          ) -> tuple[int, bool]:
     """(events a group that never ran will handle among the log's first `cap`, capped)."""
     exact = [t for t in types or () if not t.endswith("*")]
     prefixes = [_like_prefix(t[:-1]) for t in types or () if t.endswith("*")]
@@ -122,7 +124,8 @@ def read_events_unbounded(conn: psycopg.Connection, after: Position) -> list[Eve
             _all(conn, "read_events_unbounded", {"txid": str(after[0]), "event_id": after[1]})]
 
 
-def move_cursors(conn: psycopg.Connection, *, group: str, partitions: Sequence[int], position: Position) -> None:
+def move_cursors(conn: psycopg.Connection, *, group: str, partitions: Sequence[int],
+                 position: Position) -> None:
     if partitions:
         conn.execute(_sql("move_cursors"), {"group": group, "partitions": list(partitions),
                                             "txid": str(position[0]), "event_id": position[1]})

@@ -24,8 +24,8 @@ class PruneResult:
     kept: int  # old events kept because of it
 
 
-def prune(conn: psycopg.Connection, *, older_than: timedelta, force: bool = False, batch_size: int = 5000,
-          progress: Callable[[int], None] | None = None) -> PruneResult:
+def prune(conn: psycopg.Connection, *, older_than: timedelta, force: bool = False,
+          batch_size: int = 5000, progress: Callable[[int], None] | None = None) -> PruneResult:
     """Delete events older than `older_than`, in batches of their own transactions, never
     past the slowest group's position unless `force`. Every group with cursors holds
     retention back, paused ones too; `consumer_group forget` a retired group.

@@ -129,7 +129,8 @@ def first_event(conn: psycopg.Connection) -> tuple[int, int] | None:
     return (row[0], int(row[1])) if row else None
 
 
-def register_member(conn: psycopg.Connection, *, member: str, group: str, host: str, pid: int) -> bool:
+def register_member(conn: psycopg.Connection, *, member: str, group: str, host: str, pid: int
+                    ) -> bool:
     """Record (or renew) a process's membership in `group`; False once the group is gone."""
     return _one(conn, "register_member", {"member": member, "group": group, "host": host,
                                           "pid": pid}) is not None
@@ -157,13 +158,15 @@ def claim_partitions(conn: psycopg.Connection, *, group: str, member: str, lease
                                            "limit": limit})
 
 
-def release_partitions(conn: psycopg.Connection, *, group: str, member: str, partitions: Sequence[int]) -> None:
+def release_partitions(conn: psycopg.Connection, *, group: str, member: str,
+                       partitions: Sequence[int]) -> None:
     if partitions:
         conn.execute(_sql("release_partitions"), {"group": group, "member": member,
                                                   "partitions": list(partitions)})
 
 
-def watch_horizon(conn: psycopg.Connection, *, group: str, after: Position) -> tuple[int, datetime, float] | None:
+def watch_horizon(conn: psycopg.Connection, *, group: str, after: Position
+                  ) -> tuple[int, datetime, float] | None:
     """(horizon xid, first seen, seconds) when committed events past `after` wait behind
     the horizon (recorded on the group, kept while the horizon stays), else None."""
     row = _one(conn, "watch_horizon", {"group": group, "txid": str(after[0]),
@@ -195,8 +198,9 @@ def read_events(conn: psycopg.Connection, read: Read, prepare: bool = True) -> W
     return read.window(_batch(conn, name, params, prepare).fetchall())
 
 
-def advance(conn: psycopg.Connection, *, group: str, member: str, generation: int, partitions: Sequence[int],
-            position: Position, lease: float, prepare: bool = True) -> int:
+def advance(conn: psycopg.Connection, *, group: str, member: str, generation: int,
+            partitions: Sequence[int], position: Position, lease: float, prepare: bool = True
+            ) -> int:
     """Move our partitions to `position`; returns the number of rows moved."""
     return _batch(conn, "advance", {
         "group": group, "member": member, "generation": generation,
@@ -252,7 +256,8 @@ def last_event(conn: psycopg.Connection) -> Position | None:
     return (int(row[0]), row[1]) if row else None
 
 
-def pending_partitions(conn: psycopg.Connection, *, group: str, upto: Position, n: int) -> list[int]:
+def pending_partitions(conn: psycopg.Connection, *, group: str, upto: Position, n: int
+                       ) -> list[int]:
     return [row[0] for row in _all(conn, "pending_partitions", {
         "group": group, "txid": str(upto[0]), "event_id": upto[1], "n": n})]
 
