@@ -27,10 +27,12 @@ demo: $(VENV)/.installed-demo
 
 test: $(VENV)/.installed db
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: db
 	$(MAKE) -C bench QUICK=$(QUICK)

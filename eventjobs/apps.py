@@ -3,6 +3,8 @@ set-up mistakes that would otherwise surface deep inside Django."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from django.apps import AppConfig
 
 
@@ -11,7 +13,7 @@ class EventjobsConfig(AppConfig):
     verbose_name = "eventjobs"
     default_auto_field = "django.db.models.BigAutoField"
 
-    def __init__(self, app_name, app_module):
+    def __init__(self, app_name: str, app_module: ModuleType | None) -> None:
         super().__init__(app_name, app_module)
         from eventjobs.guards import install_task_class_guard
 

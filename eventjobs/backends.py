@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.apps import apps
 from django.core.exceptions import ImproperlyConfigured
-from django.tasks import TaskResult, TaskResultStatus
+from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.backends.immediate import ImmediateBackend as DjangoImmediateBackend
 from django.tasks.exceptions import TaskResultDoesNotExist
@@ -27,7 +30,7 @@ class PostgresBackend(BaseTaskBackend):
     supports_get_result = True
     supports_priority = True
 
-    def __init__(self, alias, params):
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.options_setting = f"TASKS[{alias!r}]['OPTIONS']"
         # A bad setting is kept and raised on use, so `manage.py check` can report it
@@ -65,11 +68,11 @@ class PostgresBackend(BaseTaskBackend):
         self.job_options  # noqa: B018 - raises the settings error, if any
         self._usable = True
 
-    def validate_task(self, task) -> None:
+    def validate_task(self, task: Task[..., Any]) -> None:
         super().validate_task(task)
         validate_task_options(task)
 
-    def effective_options(self, task) -> dict:
+    def effective_options(self, task: Task[..., Any]) -> dict[str, Any]:
         """The retry/timeout policy stored on the job row: the task's, else OPTIONS."""
         opts = self.job_options
         max_attempts = getattr(task, "max_attempts", None)
@@ -83,7 +86,8 @@ class PostgresBackend(BaseTaskBackend):
             "timeout": float(timeout) if timeout is not None else opts.timeout_seconds,
         }
 
-    def enqueue(self, task, args, kwargs) -> TaskResult:
+    def enqueue[**P, R](self, task: Task[P, R], args: Sequence[Any], kwargs: dict[str, Any]
+                        ) -> TaskResult[P, R]:
         """Insert the job in the caller's transaction; it is claimable once that commits.
         A unique task's duplicate returns the waiting job's result instead."""
         self.ensure_usable()
@@ -111,7 +115,7 @@ class PostgresBackend(BaseTaskBackend):
         task_enqueued.send(type(self), task_result=result)
         return result
 
-    def get_result(self, result_id) -> TaskResult:
+    def get_result(self, result_id: str) -> TaskResult[..., Any]:
         """Read a job's current state from the database, from any process."""
         # Imported here: this module must import without the app registry (a project
         # without "eventjobs" in INSTALLED_APPS gets E006, not a model import error).
@@ -132,7 +136,7 @@ class PostgresBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(f"{result_id}: {exc}") from exc
         return build_result(task, row, self.alias)
 
-    def check(self, **kwargs):
+    def check(self, **kwargs: Any) -> list[Any]:
         if not apps.is_installed("eventjobs"):
             from django.core.checks import Error
 
@@ -156,11 +160,13 @@ class ImmediateBackend(DjangoImmediateBackend):
     task_class = EventjobsTask
     supports_defer = True
 
-    def validate_task(self, task) -> None:
+    def validate_task(self, task: Task[..., Any]) -> None:
         super().validate_task(task)
         validate_task_options(task)
 
-    def enqueue(self, task, args, kwargs):
+    def enqueue[**P, R](self, task: Task[P, R], args: Sequence[Any], kwargs: dict[str, Any]
+                        ) -> TaskResult[P, R]:
         dumps(list(args), "args", limit_size=True)
         dumps(dict(kwargs), "kwargs", limit_size=True)
-        return super().enqueue(task, args, kwargs)
+        # Django passes Task.enqueue's *args, a tuple, through; its stub says list.
+        return super().enqueue(task, args, kwargs)  # type: ignore[arg-type]

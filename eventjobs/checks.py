@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
-from django.apps import apps
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from django.apps import AppConfig, apps
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 
-from eventjobs.conf import EVENTJOBS_SETTINGS, JOB_SETTINGS, eventjobs_settings, unknown_keys
+from eventjobs.conf import (
+    EVENTJOBS_SETTINGS,
+    JOB_SETTINGS,
+    Setting,
+    eventjobs_settings,
+    unknown_keys,
+)
 from eventjobs.db import django_connection
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from eventjobs.backends import PostgresBackend
 
 NOT_POSTGRESQL_HINT = "Point DATABASES (or EVENTJOBS['DATABASE']) at PostgreSQL."
 
 
-def _database_errors(alias: str, what: str) -> list:
+def _database_errors(alias: str, what: str) -> list[CheckMessage]:
     """E002/E001 for the database `what` names, or [] when it is PostgreSQL."""
     if alias not in connections:
         return [Error(f"{what} is {alias!r}, which is not in DATABASES",
@@ -26,11 +40,11 @@ def _database_errors(alias: str, what: str) -> list:
     return []
 
 
-def _typos(table, values, where: str) -> list:
+def _typos(table: tuple[Setting, ...], values: Any, where: str) -> list[CheckMessage]:
     """W007 for every key of `values` that `table` does not know, naming the closest."""
     if not isinstance(values, dict):
         return []  # reported as E005 by the reader
-    messages = []
+    messages: list[CheckMessage] = []
     for key, closest in unknown_keys(table, values):
         guess = f"; did you mean {closest!r}?" if closest else ""
         messages.append(Warning(
@@ -39,7 +53,7 @@ def _typos(table, values, where: str) -> list:
     return messages
 
 
-def check_backend(backend) -> list:
+def check_backend(backend: PostgresBackend) -> list[CheckMessage]:
     """Checks for one PostgresBackend (called through Django's task backend checks)."""
     where = backend.options_setting
     messages = _typos(JOB_SETTINGS, backend.options, where)
@@ -67,7 +81,8 @@ def check_backend(backend) -> list:
 
 
 @register()
-def check_install(app_configs=None, **kwargs) -> list:
+def check_install(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+                  ) -> list[CheckMessage]:
     """App-wide checks: EVENTJOBS is valid, the database is PostgreSQL, `runworker` is ours."""
     if not apps.is_installed("eventjobs"):
         return []  # registered by importing this module; the backend reports E006
@@ -105,7 +120,9 @@ HELD_BACK_WARNING_SECONDS = 300
 
 
 @register(Tags.database)
-def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
+def check_event_database(app_configs: Sequence[AppConfig] | None = None,
+                         databases: Sequence[str] | None = None, **kwargs: Any
+                         ) -> list[CheckMessage]:
     """The event half's database: idle-in-transaction timeout set, horizon not stuck."""
     try:
         alias = eventjobs_settings().database
@@ -119,15 +136,13 @@ def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
 
     from eventjobs.events import store as eventstore
 
-    messages = []
+    messages: list[CheckMessage] = []
     try:
         conn = django_connection(alias)
         with conn.transaction():
-            timeout = conn.execute(
-                "SELECT current_setting('idle_in_transaction_session_timeout')").fetchone()[0]
+            timeout = _value(conn, "SELECT current_setting('idle_in_transaction_session_timeout')")
             stuck = (eventstore.stuck_groups(conn, HELD_BACK_WARNING_SECONDS)
-                     if conn.execute("SELECT to_regclass('eventjobs_consumer_group')")
-                     .fetchone()[0] else [])
+                     if _value(conn, "SELECT to_regclass('eventjobs_consumer_group')") else [])
     except (DatabaseError, psycopg.Error):
         return []  # not reachable or not migrated yet: other checks and migrate report it
     if str(timeout).strip() in ("0", "0ms", "0s"):
@@ -146,3 +161,10 @@ def check_event_database(app_configs=None, databases=None, **kwargs) -> list:
                  "backend_xid IS NOT NULL (as a superuser or pg_read_all_stats) and end it; "
                  "set idle_in_transaction_session_timeout.", id="eventjobs.W006"))
     return messages
+
+
+def _value(conn: psycopg.Connection, sql: str) -> Any:
+    """The value of a SELECT without FROM (it returns exactly one row)."""
+    row = conn.execute(sql).fetchone()
+    assert row is not None  # a SELECT without FROM always returns one row
+    return row[0]

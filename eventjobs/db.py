@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
@@ -22,6 +22,9 @@ from django.db import connections
 
 from eventjobs.conf import eventjobs_settings
 from eventjobs.sql import query
+
+if TYPE_CHECKING:
+    from django.db.backends.utils import CursorWrapper
 
 # Connection parameters that belong to Django's connection object, not to libpq.
 _DJANGO_ONLY = ("cursor_factory", "context", "prepare_threshold")
@@ -76,7 +79,9 @@ def connect(params: dict[str, Any], application_name: str, *,
 
 def database_now(conn: psycopg.Connection) -> datetime:
     """The database's clock (never this machine's)."""
-    return conn.execute(query("common.sql", "clock")).fetchone()[0]
+    row = conn.execute(query("common.sql", "clock")).fetchone()
+    assert row is not None  # SELECT now() returns one row
+    return row[0]
 
 
 def describe(params: dict[str, Any]) -> str:
@@ -92,7 +97,7 @@ def django_connection(alias: str) -> psycopg.Connection:
 
 
 @contextmanager
-def session_cursor(alias: str, prepare: bool = False) -> Iterator[psycopg.Cursor]:
+def session_cursor(alias: str, prepare: bool = False) -> Iterator[CursorWrapper]:
     """A Django cursor on the session of `alias` whose statements psycopg may prepare.
 
     It is Django's own connection and transaction (so enqueue/publish join the caller's
@@ -110,7 +115,8 @@ def session_cursor(alias: str, prepare: bool = False) -> Iterator[psycopg.Cursor
     if prepare and eventjobs_settings().prepare_statements:
         raw.prepare_threshold = 0
     try:
-        with wrapper._prepare_cursor(psycopg.Cursor(raw)) as cursor:
+        # Django's private wrapping of a cursor (its stubs list public names only).
+        with wrapper._prepare_cursor(psycopg.Cursor(raw)) as cursor:  # type: ignore[attr-defined]
             yield cursor
     finally:
         raw.prepare_threshold = saved

@@ -43,8 +43,8 @@ def in_words(delta: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             n = int(seconds // size)
             return f"{n} {unit}{'s' if n != 1 else ''}"
-    n = round(seconds, 3)
-    return f"{n:g} second{'s' if n != 1 else ''}"
+    amount = round(seconds, 3)
+    return f"{amount:g} second{'s' if amount != 1 else ''}"
 
 
 def duration_argument(text: str) -> timedelta:

@@ -12,10 +12,14 @@ imported, so this module imports nothing of eventjobs at import time (no models)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from django.tasks import Task
+    from django.tasks.backends.base import BaseTaskBackend
 
 TASK_OPTIONS = ("max_attempts", "retry_backoff", "timeout")
 
@@ -25,12 +29,12 @@ class TaskClassGuard:
     Task, and turns Django's `TypeError: ... unexpected keyword argument 'max_attempts'`
     into an error naming the setting to fix (Django calls it for every `@task`)."""
 
-    def __init__(self, task_class: type, alias: str, backend_path: str):
+    def __init__(self, task_class: type[Task[..., Any]], alias: str, backend_path: str):
         self.task_class = task_class
         self.alias = alias
         self.backend_path = backend_path
 
-    def __call__(self, **kwargs: Any):
+    def __call__(self, **kwargs: Any) -> Task[..., Any]:
         try:
             return self.task_class(**kwargs)
         except TypeError as exc:
@@ -40,7 +44,9 @@ class TaskClassGuard:
             raise ImproperlyConfigured(self.message(used[0])) from exc
 
     def message(self, option: str) -> str:
-        unset = ("" if settings.is_overridden("TASKS")
+        # LazySettings hands is_overridden to the wrapped Settings; the plugin takes it for
+        # a setting's name.
+        unset = ("" if settings.is_overridden("TASKS")  # type: ignore[misc]
                  else " (TASKS is not set, so Django's default applies)")
         return (f"@task({option}=...) is an eventjobs option, but TASKS[{self.alias!r}] uses "
                 f"{self.backend_path}{unset}. Set TASKS = {{{self.alias!r}: {{\"BACKEND\": "
@@ -60,15 +66,18 @@ def install_task_class_guard() -> None:
         return
     create = task_backends.create_connection
 
-    def create_connection(alias: str):
+    def create_connection(alias: str) -> BaseTaskBackend:
         from eventjobs.jobs.tasks import EventjobsTask
 
         backend = create(alias)
         task_class = backend.task_class
         if isinstance(task_class, type) and not issubclass(task_class, EventjobsTask):
             path = f"{type(backend).__module__}.{type(backend).__name__}"
-            backend.task_class = TaskClassGuard(task_class, alias, path)
+            # A stand-in callable, not a Task subclass: it builds the backend's own Task.
+            backend.task_class = TaskClassGuard(task_class, alias, path)  # type: ignore[assignment]
         return backend
 
-    task_backends.create_connection = create_connection
-    task_backends.eventjobs_guarded = True
+    # Wrapping the handler's factory on the one instance Django uses (its attributes are
+    # not in the stubs).
+    task_backends.create_connection = create_connection  # type: ignore[method-assign]
+    task_backends.eventjobs_guarded = True  # type: ignore[attr-defined]

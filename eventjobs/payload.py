@@ -19,7 +19,7 @@ from eventjobs.exceptions import InvalidPayload
 
 MAX_DEPTH = 100  # also ends the walk of a circular structure
 
-_HINTS = {
+_HINTS: dict[type, str] = {
     set: "sets are not JSON; pass a sorted list",
     frozenset: "sets are not JSON; pass a sorted list",
     bytes: "bytes are not JSON; decode them or pass base64 text",

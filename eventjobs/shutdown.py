@@ -10,6 +10,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from types import FrameType
 
 logger = logging.getLogger("eventjobs")
 
@@ -29,7 +30,7 @@ class TwoStepShutdown:
         signal.signal(signal.SIGINT, self._handle)
         return self
 
-    def _handle(self, signum, _frame) -> None:
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if not self.graceful.is_set():
             logger.info("%s: %s received; finishing running work (send again to stop at once)",

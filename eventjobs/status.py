@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count
 from django.tasks import TaskResultStatus, task_backends
 
@@ -39,7 +41,7 @@ def workers_status() -> list[dict]:
     ]
 
 
-def _iso(value) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 

@@ -9,12 +9,10 @@ wait for rows your test has not committed. See docs/testing.md.
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = ["run_consumers", "run_jobs"]
 
 
-def run_consumers(*groups: str, raise_errors: bool = True) -> Any:
+def run_consumers(*groups: str, raise_errors: bool = True) -> int:
     """Handle every pending event of the named consumer groups (all registered groups when
     none is named) on this connection, inside the current transaction, and advance their
     positions; returns how many handler calls ran. A failing handler's exception is
@@ -25,7 +23,7 @@ def run_consumers(*groups: str, raise_errors: bool = True) -> Any:
 
 
 def run_jobs(*, queue: str | None = None, raise_errors: bool = True,
-             backend: str | None = None) -> Any:
+             backend: str | None = None) -> int:
     """Run every job that is due (of `queue`, or of every queue) on this connection, inside
     the current transaction, recording outcomes; returns how many ran. A failing task's
     exception is raised after its attempt is recorded; with `raise_errors=False` failures

@@ -5,6 +5,8 @@ Each module registers one model's ModelAdmin; Django's admin autodiscovery impor
 package. See docs/admin.md.
 """
 
+from __future__ import annotations
+
 from eventjobs.admin import (  # noqa: F401
     deadletters,
     events,

@@ -4,18 +4,21 @@ payloads shown as text, the admin log, and the database alias."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponseRedirect
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import SafeString
 
 from eventjobs.conf import database_alias
 
@@ -34,6 +37,7 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
+        assert isinstance(self.object_list, QuerySet)  # the admin pages querysets only
         queryset = self.object_list.order_by()
         expected = planner_estimate(queryset)
         if expected > self.CAP:
@@ -46,7 +50,7 @@ class EstimatedCountPaginator(Paginator):
         return exact
 
 
-def planner_estimate(queryset) -> int:
+def planner_estimate(queryset: QuerySet[Any]) -> int:
     """The row count PostgreSQL's planner expects for `queryset` (from its statistics)."""
     plan = json.loads(queryset.explain(format="json"))
     return int(plan[0]["Plan"]["Plan Rows"])
@@ -61,14 +65,15 @@ class EventjobsAdmin(admin.ModelAdmin):
     show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
 
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).using(database_alias())
 
-    def detail_actions(self, request: HttpRequest, obj) -> list[tuple[str, str]]:
+    def detail_actions(self, request: HttpRequest, obj: Any) -> list[tuple[str, str]]:
         """[(action name, button label)] the detail page of `obj` offers this user."""
         return []
 
-    def render_change_form(self, request, context, *args, **kwargs):
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any,
+                           **kwargs: Any) -> HttpResponse:
         obj = context.get("original")
         if obj is not None:
             context["detail_actions"] = self.detail_actions(request, obj)
@@ -86,7 +91,7 @@ class EventjobsAdmin(admin.ModelAdmin):
         return None
 
 
-def exact_time(value, with_zone: bool = False) -> str:
+def exact_time(value: datetime | None, with_zone: bool = False) -> str:
     """'2026-12-01 15:46:02' in the current time zone (seconds matter at 3 a.m.)."""
     if value is None:
         return "—"
@@ -94,7 +99,7 @@ def exact_time(value, with_zone: bool = False) -> str:
     return local.strftime("%Y-%m-%d %H:%M:%S" + (" %Z" if with_zone else ""))
 
 
-def short_time(value) -> str:
+def short_time(value: datetime | None) -> str:
     """For list columns: '15:46:02' today, '11-30 15:46' before (the full time is on the
     detail page)."""
     if value is None:
@@ -105,11 +110,12 @@ def short_time(value) -> str:
     return local.strftime("%m-%d %H:%M")
 
 
-def time_column(field: str, description: str, *, short: bool = False):
+def time_column(field: str, description: str, *, short: bool = False
+                ) -> Callable[[Any, Model], str]:
     """A ModelAdmin column or detail field showing `field` to the second (`short`: the
     compact form for lists)."""
     @admin.display(description=description, ordering=field)
-    def column(modeladmin, obj) -> str:
+    def column(modeladmin: Any, obj: Model) -> str:
         value = getattr(obj, field)
         return short_time(value) if short else exact_time(value, with_zone=True)
 
@@ -123,16 +129,18 @@ def as_text(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True, default=str)
 
 
-def pre(value: Any, css_class: str = "eventjobs-pre"):
+def pre(value: Any, css_class: str = "eventjobs-pre") -> SafeString:
     """A payload, error or traceback in a monospaced block, escaped."""
     return format_html('<pre class="{}">{}</pre>', css_class, as_text(value))
 
 
-def log_changes(request: HttpRequest, objects: Iterable, message: str) -> None:
+def log_changes(request: HttpRequest, objects: Iterable[Model], message: str) -> None:
     """One admin-log (LogEntry) row per changed object, with what was done."""
-    objects = list(objects)
-    if objects:
-        LogEntry.objects.log_actions(user_id=request.user.pk, queryset=objects,
+    changed = list(objects)
+    if changed:
+        user_id = request.user.pk
+        assert user_id is not None  # admin views serve logged-in staff only
+        LogEntry.objects.log_actions(user_id=user_id, queryset=changed,
                                      action_flag=CHANGE, change_message=message)
 
 
@@ -149,6 +157,6 @@ def report(modeladmin: admin.ModelAdmin, request: HttpRequest, done: int, skippe
                                 messages.WARNING)
 
 
-def chunks(ids: list, size: int = 1000) -> Iterable[list]:
+def chunks[T](ids: list[T], size: int = 1000) -> Iterator[list[T]]:
     for start in range(0, len(ids), size):
         yield ids[start:start + size]

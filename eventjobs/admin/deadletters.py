@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
@@ -21,6 +23,10 @@ from eventjobs.admin.common import (
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, DeadLetterStatus
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.http import HttpResponseRedirect
+
 LIST_COLUMNS = ("id", "group", "event_id", "event_type", "event_key", "event_source",
                 "event_created_at", "error", "attempts", "status", "created_at", "updated_at",
                 "resolved_at")
@@ -32,14 +38,16 @@ class GroupFilter(admin.SimpleListFilter):
     title = "group"
     parameter_name = "group"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
         names = set(ConsumerGroup.objects.using(model_admin.get_queryset(request).db)
                     .values_list("name", flat=True)) | set(registered_groups())
-        if self.value():
-            names.add(self.value())
+        chosen = self.value()
+        if chosen:
+            names.add(chosen)
         return [(n, n) for n in sorted(names)]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(group=self.value()) if self.value() else queryset
 
 
@@ -49,13 +57,15 @@ class TypeFilter(admin.SimpleListFilter):
     title = "event type"
     parameter_name = "event_type"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
         recent = (model_admin.get_queryset(request).order_by("-id")
                   .values_list("event_type", flat=True)[:5000])
-        types = set(recent) | ({self.value()} if self.value() else set())
+        chosen = self.value()
+        types = set(recent) | ({chosen} if chosen else set())
         return [(t, t) for t in sorted(types)]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(event_type=self.value()) if self.value() else queryset
 
 
@@ -83,10 +93,10 @@ class DeadLetterAdmin(EventjobsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: DeadLetter | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: DeadLetter | None = None) -> bool:
         return False  # discard keeps the record; dead letters are history
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
@@ -95,13 +105,15 @@ class DeadLetterAdmin(EventjobsAdmin):
     def has_discard_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("eventjobs.discard_deadletter")
 
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DeadLetter]:
         queryset = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+        match = request.resolver_match
+        if match and (match.url_name or "").endswith("changelist"):
             queryset = queryset.only(*LIST_COLUMNS)  # no data or traceback in the list
         return queryset
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[DeadLetter],
+                           search_term: str) -> tuple[QuerySet[DeadLetter], bool]:
         term = search_term.strip()
         if term.startswith("#") and term[1:].isdigit():
             return queryset.filter(event_id=int(term[1:])), False
@@ -110,7 +122,7 @@ class DeadLetterAdmin(EventjobsAdmin):
         return (queryset.filter(event_key=term), False) if term else (queryset, False)
 
     @admin.display(description="event", ordering="event_id")
-    def event_link(self, dead: DeadLetter):
+    def event_link(self, dead: DeadLetter) -> str:
         url = reverse("admin:eventjobs_event_change", args=[dead.event_id])
         return format_html('<a href="{}">#{}</a>', url, dead.event_id)
 
@@ -126,15 +138,15 @@ class DeadLetterAdmin(EventjobsAdmin):
         return dead.error if len(dead.error) <= 120 else dead.error[:119] + "…"
 
     @admin.display(description="data")
-    def data_text(self, dead: DeadLetter):
+    def data_text(self, dead: DeadLetter) -> str:
         return pre(dead.event_data)
 
     @admin.display(description="error")
-    def error_text(self, dead: DeadLetter):
+    def error_text(self, dead: DeadLetter) -> str:
         return pre(dead.error)
 
     @admin.display(description="traceback")
-    def traceback_text(self, dead: DeadLetter):
+    def traceback_text(self, dead: DeadLetter) -> str:
         return pre(dead.traceback, "eventjobs-traceback")
 
     def detail_actions(self, request: HttpRequest, dead: DeadLetter) -> list[tuple[str, str]]:
@@ -149,7 +161,8 @@ class DeadLetterAdmin(EventjobsAdmin):
 
     @admin.action(description="Reprocess selected dead letters (run the handlers again)",
                   permissions=["reprocess"])
-    def reprocess_dead_letters(self, request: HttpRequest, queryset):
+    def reprocess_dead_letters(self, request: HttpRequest, queryset: QuerySet[DeadLetter]
+                               ) -> HttpResponseRedirect | None:
         ids = list(queryset.order_by().values_list("id", flat=True))
         resolved: list[int] = []
         failed: list[int] = []
@@ -180,7 +193,8 @@ class DeadLetterAdmin(EventjobsAdmin):
 
     @admin.action(description="Discard selected dead letters (keep them as a record)",
                   permissions=["discard"])
-    def discard_dead_letters(self, request: HttpRequest, queryset):
+    def discard_dead_letters(self, request: HttpRequest, queryset: QuerySet[DeadLetter]
+                             ) -> HttpResponseRedirect | None:
         ids = list(queryset.order_by().values_list("id", flat=True))
         discarded: list[int] = []
         for part in chunks(ids):

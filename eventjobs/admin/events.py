@@ -3,21 +3,28 @@ whether each consumer group has handled it and any dead letter it left."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.db.models import Subquery
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from eventjobs.admin.common import EventjobsAdmin, pre, time_column
 from eventjobs.events.partitions import partition_of, type_matcher
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, Event
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
 RECENT_FOR_CHOICES = 10_000  # the type and source filters list those of the newest events
 
 
-def recent_values(queryset, column: str, newest: int = RECENT_FOR_CHOICES) -> set:
+def recent_values(queryset: QuerySet[Any], column: str, newest: int = RECENT_FOR_CHOICES
+                  ) -> set[str]:
     """Distinct values of `column` among (about) the `newest` rows: a range of the primary
     key above the last id minus `newest`, never a scan of the whole table."""
     last_id = queryset.order_by("-pk").values("pk")[:1]
@@ -30,13 +37,15 @@ class RecentValuesFilter(admin.SimpleListFilter):
 
     column = ""
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
         values = recent_values(model_admin.get_queryset(request), self.column)
-        if self.value():
-            values.add(self.value())
+        chosen = self.value()
+        if chosen:
+            values.add(chosen)
         return [(v, v) for v in sorted(values)]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(**{self.column: self.value()}) if self.value() else queryset
 
 
@@ -66,19 +75,21 @@ class EventAdmin(EventjobsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Event | None = None) -> bool:
         return False
 
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Event]:
         queryset = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+        match = request.resolver_match
+        if match and (match.url_name or "").endswith("changelist"):
             queryset = queryset.defer("data")
         return queryset
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Event],
+                           search_term: str) -> tuple[QuerySet[Event], bool]:
         term = search_term.strip().lstrip("#")
         if not term:
             return queryset, False
@@ -93,11 +104,11 @@ class EventAdmin(EventjobsAdmin):
         return f"({event.txid}, {event.id})"
 
     @admin.display(description="data")
-    def data_text(self, event: Event):
+    def data_text(self, event: Event) -> str:
         return pre(event.data)
 
     @admin.display(description="consumer groups")
-    def handled_by(self, event: Event):
+    def handled_by(self, event: Event) -> str:
         rows = group_progress(event)
         if not rows:
             return "no consumer groups yet"
@@ -107,18 +118,17 @@ class EventAdmin(EventjobsAdmin):
             format_html_join("", "{}", ((_progress_row(r),) for r in rows)))
 
 
-def _progress_row(row: dict):
+def _progress_row(row: dict[str, Any]) -> SafeString:
+    letter: str = "—"
     if row["dead_letter"] is not None:
         dead = row["dead_letter"]
         url = reverse("admin:eventjobs_deadletter_change", args=[dead.id])
         letter = format_html('<a href="{}">#{} {}</a>', url, dead.id, dead.status)
-    else:
-        letter = "—"
     return format_html("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", row["group"],
                        row["partition"], row["state"], letter)
 
 
-def group_progress(event: Event, alias: str | None = None) -> list[dict]:
+def group_progress(event: Event, alias: str | None = None) -> list[dict[str, Any]]:
     """Per consumer group: the event's partition, whether the group has handled it (its
     cursor is at or past the event), and the group's latest dead letter for it.
     Three queries whatever the number of groups."""

@@ -3,6 +3,9 @@ delivery; pause, resume, and reset on a confirmation page (admin/reset.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin
 from django.db.models import Count, Max, Q
 from django.http import HttpRequest
@@ -23,6 +26,12 @@ from eventjobs.events.monitoring import groups_status
 from eventjobs.events.partitions import position_in_words
 from eventjobs.liveness import member_stale_before
 from eventjobs.models import ConsumerGroup, Cursor, GroupMember
+
+if TYPE_CHECKING:
+    from django.contrib.admin.views.main import ChangeList
+    from django.db.models import QuerySet
+    from django.http import HttpResponse, HttpResponseRedirect
+    from django.urls import URLPattern
 
 
 def attach_status(groups: list[ConsumerGroup]) -> None:
@@ -62,10 +71,10 @@ class ConsumerGroupAdmin(EventjobsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # `consume` creates groups
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: ConsumerGroup | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: ConsumerGroup | None = None) -> bool:
         return False  # `manage.py consumer_group forget` retires a group
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
@@ -74,19 +83,20 @@ class ConsumerGroupAdmin(EventjobsAdmin):
     def has_reset_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("eventjobs.reset_consumergroup")
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         from eventjobs.admin.reset import reset_view
 
         view = self.admin_site.admin_view(lambda request, name: reset_view(self, request, name))
         return [path("<path:name>/reset/", view, name="eventjobs_consumergroup_reset"),
                 *super().get_urls()]
 
-    def get_changelist_instance(self, request: HttpRequest):
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
         changelist = super().get_changelist_instance(request)
         attach_status(list(changelist.result_list))
         return changelist
 
-    def get_object(self, request, object_id, from_field=None):
+    def get_object(self, request: HttpRequest, object_id: str,
+                   from_field: str | None = None) -> ConsumerGroup | None:
         group = super().get_object(request, object_id, from_field)
         if group is not None:
             attach_status([group])
@@ -106,7 +116,7 @@ class ConsumerGroupAdmin(EventjobsAdmin):
         return f"≥ {lag}" if group.status.get("lag_capped") else str(lag)
 
     @admin.display(description="open dead letters")
-    def dead_letters(self, group: ConsumerGroup):
+    def dead_letters(self, group: ConsumerGroup) -> str:
         n = group.status.get("dead_letters", 0)
         if not n:
             return "0"
@@ -127,7 +137,7 @@ class ConsumerGroupAdmin(EventjobsAdmin):
         return exact_time(group.last_active)
 
     @admin.display(description="delivery held back")
-    def held_back(self, group: ConsumerGroup):
+    def held_back(self, group: ConsumerGroup) -> str:
         held = group.status.get("held_back_by")
         if not held:
             return "—"
@@ -136,7 +146,7 @@ class ConsumerGroupAdmin(EventjobsAdmin):
                            held.get("xid"), who, held.get("since"))
 
     @admin.display(description="partitions")
-    def cursor_table(self, group: ConsumerGroup):
+    def cursor_table(self, group: ConsumerGroup) -> str:
         rows = ((c.partition, f"({c.txid}, {c.event_id})", c.owner or "—",
                  exact_time(c.lease_expires_at), "yes" if c.paused else "no",
                  exact_time(c.updated_at))
@@ -149,17 +159,19 @@ class ConsumerGroupAdmin(EventjobsAdmin):
                                  "<td>{}</td></tr>", rows))
 
     @admin.display(description="recent errors")
-    def errors(self, group: ConsumerGroup):
+    def errors(self, group: ConsumerGroup) -> str:
         return pre(group.recent_errors) if group.recent_errors else "none"
 
-    def detail_actions(self, request: HttpRequest, group: ConsumerGroup):
+    def detail_actions(self, request: HttpRequest, group: ConsumerGroup
+                       ) -> list[tuple[str, str]]:
         offered = []
         if self.has_pause_permission(request):
             offered.append(("resume_groups", "Resume") if group.status.get("paused")
                            else ("pause_groups", "Pause"))
         return offered
 
-    def render_change_form(self, request, context, *args, **kwargs):
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any,
+                           **kwargs: Any) -> HttpResponse:
         group = context.get("original")
         if group is not None and self.has_reset_permission(request):
             context["reset_url"] = reverse("admin:eventjobs_consumergroup_reset",
@@ -169,14 +181,17 @@ class ConsumerGroupAdmin(EventjobsAdmin):
     # -- actions ------------------------------------------------------------------------------
     @admin.action(description="Pause selected groups (every consume process stops "
                               "delivering to them)", permissions=["pause"])
-    def pause_groups(self, request: HttpRequest, queryset):
+    def pause_groups(self, request: HttpRequest, queryset: QuerySet[ConsumerGroup]
+                     ) -> HttpResponseRedirect | None:
         return self._set_paused(request, queryset, control.pause, "Paused")
 
     @admin.action(description="Resume selected groups", permissions=["pause"])
-    def resume_groups(self, request: HttpRequest, queryset):
+    def resume_groups(self, request: HttpRequest, queryset: QuerySet[ConsumerGroup]
+                      ) -> HttpResponseRedirect | None:
         return self._set_paused(request, queryset, control.resume, "Resumed")
 
-    def _set_paused(self, request: HttpRequest, queryset, operation, did: str):
+    def _set_paused(self, request: HttpRequest, queryset: QuerySet[ConsumerGroup],
+                    operation: Callable[[str], bool], did: str) -> HttpResponseRedirect | None:
         groups = list(queryset.order_by("name"))
         changed = [g for g in groups if operation(g.name)]  # False: it already was
         log_changes(request, changed, did)

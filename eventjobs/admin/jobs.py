@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +25,11 @@ from eventjobs.admin.common import (
 from eventjobs.jobs.monitoring import configured_queues
 from eventjobs.models import Job, JobStatus
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.http import HttpResponseRedirect
+    from django.utils.safestring import SafeString
+
 RECENT_FOR_CHOICES = 10_000  # the task filter lists the tasks of this many newest jobs
 
 
@@ -32,10 +39,11 @@ class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
         return [(s, s) for s in ("READY", "RUNNING", "SUCCESSFUL", "FAILED")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "READY":
             return queryset.filter(status__in=[JobStatus.READY, JobStatus.SCHEDULED,
                                                JobStatus.LIMITED])
@@ -50,11 +58,13 @@ class QueueFilter(admin.SimpleListFilter):
     title = "queue"
     parameter_name = "queue"
 
-    def lookups(self, request, model_admin):
-        queues = configured_queues() | ({self.value()} if self.value() else set())
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
+        chosen = self.value()
+        queues = configured_queues() | ({chosen} if chosen else set())
         return [(q, q) for q in sorted(queues)]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(queue=self.value()) if self.value() else queryset
 
 
@@ -64,7 +74,8 @@ class TaskFilter(admin.SimpleListFilter):
     title = "task"
     parameter_name = "task"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
         jobs = model_admin.get_queryset(request).order_by()
         # Both arms read an index: the newest ids, and the FAILED partial index.
         recent = jobs.order_by("-id").values_list("task_path")[:RECENT_FOR_CHOICES]
@@ -74,7 +85,7 @@ class TaskFilter(admin.SimpleListFilter):
             paths.add(self.value())
         return [(p, p) for p in sorted(paths)]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(task_path=self.value()) if self.value() else queryset
 
 
@@ -154,14 +165,14 @@ class JobAdmin(EventjobsAdmin):
         return f"{', '.join(parts)}, counted per {job.limit_key}"
 
     @admin.display(description="snoozes (no attempt charged)")
-    def snoozes_text(self, job: Job):
+    def snoozes_text(self, job: Job) -> str:
         return pre(job.snoozes) if job.snoozes else "—"
 
     # -- permissions: jobs are written by the API and workers, never edited by hand ---------
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Job | None = None) -> bool:
         return False
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
@@ -171,14 +182,16 @@ class JobAdmin(EventjobsAdmin):
         return request.user.has_perm("eventjobs.cancel_job")
 
     # -- list ---------------------------------------------------------------------------------
-    def get_queryset(self, request: HttpRequest):
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
         queryset = super().get_queryset(request)
-        if request.resolver_match and request.resolver_match.url_name.endswith("changelist"):
+        match = request.resolver_match
+        if match and (match.url_name or "").endswith("changelist"):
             # The list never shows payloads or tracebacks: leave them in the table.
             queryset = queryset.only(*LIST_COLUMNS)
         return queryset
 
-    def get_search_results(self, request, queryset, search_term):
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Job],
+                           search_term: str) -> tuple[QuerySet[Job], bool]:
         term = search_term.strip()
         if term.isdigit():
             return queryset.filter(id=int(term)), False
@@ -191,7 +204,7 @@ class JobAdmin(EventjobsAdmin):
         return job.task_path
 
     @admin.display(description="status", ordering="status")
-    def status_label(self, job: Job):
+    def status_label(self, job: Job) -> str:
         return format_html('<span class="eventjobs-status eventjobs-status-{}">{}</span>',
                            job.display_status.lower(), status_text(job))
 
@@ -215,7 +228,7 @@ class JobAdmin(EventjobsAdmin):
 
     # -- detail -------------------------------------------------------------------------------
     @admin.display(description="worker ids (one per attempt)")
-    def worker_list(self, job: Job):
+    def worker_list(self, job: Job) -> str:
         return pre("\n".join(f"attempt {i}: {w}" for i, w in enumerate(job.worker_ids, 1))
                    or "none yet")
 
@@ -226,19 +239,19 @@ class JobAdmin(EventjobsAdmin):
                 f"timeout {timeout}")
 
     @admin.display(description="args")
-    def args_text(self, job: Job):
+    def args_text(self, job: Job) -> str:
         return pre(job.args)
 
     @admin.display(description="kwargs")
-    def kwargs_text(self, job: Job):
+    def kwargs_text(self, job: Job) -> str:
         return pre(job.kwargs)
 
     @admin.display(description="return value")
-    def return_value_text(self, job: Job):
+    def return_value_text(self, job: Job) -> str:
         return pre(job.return_value) if job.status == JobStatus.SUCCESSFUL else "—"
 
     @admin.display(description="errors")
-    def errors_text(self, job: Job):
+    def errors_text(self, job: Job) -> str:
         if not job.errors:
             return "none"
         return format_html_join("", "{}", ((error_block(e),) for e in reversed(job.errors)))
@@ -255,7 +268,8 @@ class JobAdmin(EventjobsAdmin):
     # -- actions ------------------------------------------------------------------------------
     @admin.action(description="Retry selected FAILED jobs (one more attempt each)",
                   permissions=["retry"])
-    def retry_jobs(self, request: HttpRequest, queryset):
+    def retry_jobs(self, request: HttpRequest, queryset: QuerySet[Job]
+                   ) -> HttpResponseRedirect | None:
         done, skipped = self._apply(request, queryset, eventjobs.retry_job,
                                     "Retried by hand (a new attempt)")
         report(self, request, done, skipped, "Retried", ("job", "jobs"),
@@ -264,8 +278,9 @@ class JobAdmin(EventjobsAdmin):
 
     @admin.action(description="Cancel selected jobs that have not started",
                   permissions=["cancel"])
-    def cancel_jobs(self, request: HttpRequest, queryset):
-        def cancel(*ids, backend):
+    def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[Job]
+                    ) -> HttpResponseRedirect | None:
+        def cancel(*ids: int, backend: str) -> list[str]:
             return eventjobs.cancel_job(*ids, backend=backend,
                                         reason=f"cancelled in the admin by {request.user}")
 
@@ -274,8 +289,8 @@ class JobAdmin(EventjobsAdmin):
                "a job that is running or finished cannot be cancelled")
         return self.back(request)
 
-    def _apply(self, request: HttpRequest, queryset, operation, message: str
-               ) -> tuple[int, int]:
+    def _apply(self, request: HttpRequest, queryset: QuerySet[Job],
+               operation: Callable[..., list[str]], message: str) -> tuple[int, int]:
         """Run `operation(*ids, backend=)` per backend; log the jobs it changed."""
         by_backend: dict[str, list[int]] = defaultdict(list)
         for job_id, backend in queryset.order_by().values_list("id", "backend"):
@@ -295,7 +310,7 @@ class JobAdmin(EventjobsAdmin):
         return len(changed), total - len(changed)
 
 
-def error_block(error: dict):
+def error_block(error: dict[str, Any]) -> SafeString:
     """One attempt's error: class, message, where and when, and the traceback as text."""
     heading = (f"attempt {error.get('attempt', '?')}: {error.get('exception_class_path', '?')}"
                + (f": {error['message']}" if error.get("message") else ""))

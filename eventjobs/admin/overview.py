@@ -9,6 +9,7 @@ part is shown to those who may view the model it summarises.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib import admin
 from django.db.models import Count
@@ -26,6 +27,10 @@ from eventjobs.jobs.monitoring import JobFigures, database_now, job_figures, min
 from eventjobs.liveness import member_stale_before, worker_stale_before
 from eventjobs.models import ConsumerGroup, Event, GroupMember, Overview, Worker
 
+if TYPE_CHECKING:
+    from django.urls import URLPattern
+    from django.utils.safestring import SafeString
+
 WINDOW = timedelta(hours=1)
 REFRESH_SECONDS = 10
 MAX_GROUPS = 100  # groups shown (each costs a few indexed queries); the rest are listed
@@ -36,23 +41,23 @@ SUMMARISED = ("job", "event", "consumergroup", "deadletter", "worker")
 class OverviewAdmin(admin.ModelAdmin):
     """Not a table: the overview page in the model's place of the admin index."""
 
-    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_view_permission(self, request: HttpRequest, obj: Overview | None = None) -> bool:
         return any(request.user.has_perm(f"eventjobs.view_{model}") for model in SUMMARISED)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Overview | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Overview | None = None) -> bool:
         return False
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [path("", self.admin_site.admin_view(self.overview_view),
                      name="eventjobs_overview_changelist")]
 
-    def overview_view(self, request: HttpRequest):
+    def overview_view(self, request: HttpRequest) -> TemplateResponse:
         from django.core.exceptions import PermissionDenied
 
         if not self.has_view_permission(request):
@@ -102,7 +107,7 @@ def waited_text(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def events_chart():
+def events_chart() -> SafeString:
     """Events published per minute over the window (through the created_at index)."""
     alias = database_alias()
     now = database_now(alias)

@@ -3,6 +3,8 @@ every schedule's last and next tick (issue 13's visibility)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
 from django.http import HttpRequest
 
@@ -10,6 +12,10 @@ from eventjobs.admin.common import EventjobsAdmin, exact_time, log_changes
 from eventjobs.conf import database_alias
 from eventjobs.jobs.queues import pause_queues, resume_queues
 from eventjobs.models import Queue, Schedule
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.http import HttpResponse
 
 
 def _configured_queues() -> set[str]:
@@ -29,7 +35,8 @@ class QueueAdmin(EventjobsAdmin):
     ordering = ("name",)
     actions = ["pause_queues", "resume_queues"]
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(self, request: HttpRequest,
+                        extra_context: dict[str, Any] | None = None) -> HttpResponse:
         # A configured queue has no row until it is first paused: show it anyway (an
         # idempotent insert; the row's default is "not paused").
         Queue.objects.using(database_alias()).bulk_create(
@@ -47,10 +54,10 @@ class QueueAdmin(EventjobsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Queue | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Queue | None = None) -> bool:
         return False
 
     def has_pause_permission(self, request: HttpRequest) -> bool:
@@ -58,14 +65,14 @@ class QueueAdmin(EventjobsAdmin):
 
     @admin.action(description="Pause selected queues (running jobs finish)",
                   permissions=["pause"])
-    def pause_queues(self, request: HttpRequest, queryset):
+    def pause_queues(self, request: HttpRequest, queryset: QuerySet[Queue]) -> None:
         self._switch(request, queryset, pause=True)
 
     @admin.action(description="Resume selected queues", permissions=["pause"])
-    def resume_queues(self, request: HttpRequest, queryset):
+    def resume_queues(self, request: HttpRequest, queryset: QuerySet[Queue]) -> None:
         self._switch(request, queryset, pause=False)
 
-    def _switch(self, request: HttpRequest, queryset, pause: bool) -> None:
+    def _switch(self, request: HttpRequest, queryset: QuerySet[Queue], pause: bool) -> None:
         changing = list(queryset.exclude(paused=pause))
         if changing:
             (pause_queues if pause else resume_queues)(*[q.name for q in changing])
@@ -99,8 +106,8 @@ class ScheduleAdmin(EventjobsAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Schedule | None = None) -> bool:
         return False

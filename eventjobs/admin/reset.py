@@ -3,6 +3,8 @@ many handled events that delivers again, confirm. `/admin/eventjobs/consumergrou
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -16,6 +18,9 @@ from eventjobs.events import control
 from eventjobs.events.partitions import position_in_words
 from eventjobs.exceptions import GroupNotFound
 from eventjobs.models import ConsumerGroup
+
+if TYPE_CHECKING:
+    from eventjobs.admin.groups import ConsumerGroupAdmin
 
 TARGETS = [("beginning", "The beginning of the log: deliver every retained event again"),
            ("event", "An event: deliver it and everything after it again"),
@@ -32,8 +37,9 @@ class ResetForm(forms.Form):
                          help_text="ISO 8601 (2026-12-01T09:30, naive means UTC) or an age "
                                    "such as 2h or 30m")
 
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean returns cleaned_data
         to = data.get("to")
         if to == "event" and not data.get("event_id"):
             self.add_error("event_id", "Give the id of the event to start from.")
@@ -44,7 +50,7 @@ class ResetForm(forms.Form):
                 self.add_error("at", str(exc))
         return data
 
-    def target(self):
+    def target(self) -> control.Target:
         to = self.cleaned_data["to"]
         if to == "event":
             return self.cleaned_data["event_id"]
@@ -53,7 +59,8 @@ class ResetForm(forms.Form):
         return to
 
 
-def reset_view(model_admin, request: HttpRequest, name: str) -> HttpResponse:
+def reset_view(model_admin: ConsumerGroupAdmin, request: HttpRequest, name: str
+               ) -> HttpResponse:
     """GET: the form. POST without `confirm`: the plan (how many events come again).
     POST with `confirm`: the reset, logged, then back to the group's page."""
     if not model_admin.has_reset_permission(request):
@@ -81,7 +88,8 @@ def reset_view(model_admin, request: HttpRequest, name: str) -> HttpResponse:
     return TemplateResponse(request, "admin/eventjobs/consumergroup/reset.html", context)
 
 
-def _do_reset(model_admin, request: HttpRequest, group: ConsumerGroup, target) -> HttpResponse:
+def _do_reset(model_admin: ConsumerGroupAdmin, request: HttpRequest, group: ConsumerGroup,
+              target: control.Target) -> HttpResponse:
     before = _generations(group)
     done = control.reset(group.name, target)
     where = position_in_words(done.position)

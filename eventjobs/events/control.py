@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+import psycopg
 from django.db import transaction
 
 from eventjobs.conf import database_alias, eventjobs_settings
@@ -45,7 +46,7 @@ def _partitions(name: str) -> int:
     return partitions
 
 
-def _position(conn, target: Target) -> Position:
+def _position(conn: psycopg.Connection, target: Target) -> Position:
     """The position a reset moves to: everything after it is handled (again)."""
     if target == "beginning":
         return START

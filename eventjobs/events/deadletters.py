@@ -10,8 +10,10 @@ works after retention removed it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
+import psycopg
 from django.db import connections, transaction
 from django.db.models.functions import Now
 
@@ -21,12 +23,17 @@ from eventjobs.events import controlstore
 from eventjobs.events.dispatch import Failure, Guard, run_handlers
 from eventjobs.events.event import Event
 from eventjobs.events.partitions import key_hash
-from eventjobs.events.registry import get_group
+from eventjobs.events.registry import Handler, get_group
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from eventjobs.models import DeadLetter
 
 logger = logging.getLogger("eventjobs.deadletters")
 
 
-def _open(ids: Iterable[int] | None, group: str | None):
+def _open(ids: Iterable[int] | None, group: str | None) -> QuerySet[DeadLetter]:
     from eventjobs.models import DeadLetter, DeadLetterStatus
 
     qs = DeadLetter.objects.using(database_alias()).filter(status=DeadLetterStatus.OPEN)
@@ -37,7 +44,7 @@ def _open(ids: Iterable[int] | None, group: str | None):
     return qs
 
 
-def event_of(dead) -> Event:
+def event_of(dead: DeadLetter) -> Event:
     """The event as handlers see it, rebuilt from the dead letter's copy."""
     return Event(dead.event_id, dead.event_type, dead.event_key, None, dead.event_source,
                  dead.event_created_at, int(dead.event_txid), key_hash(dead.event_key),
@@ -109,7 +116,8 @@ class _Rollback(Exception):
     pass
 
 
-def _run_in_savepoint(alias: str, conn, event: Event, handlers) -> Failure | None:
+def _run_in_savepoint(alias: str, conn: psycopg.Connection, event: Event,
+                      handlers: Sequence[Handler]) -> Failure | None:
     """The handlers in a savepoint: a failure rolls back their writes only."""
     failure = None
     try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from psycopg.pq import TransactionStatus
 
@@ -26,6 +27,10 @@ from eventjobs.events.event import Event
 from eventjobs.events.registry import Handler
 from eventjobs.events.watchdog import HandlerTimeout
 from eventjobs.exceptions import describe, one_line
+
+if TYPE_CHECKING:
+    import psycopg
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 class ConnectionLost(Exception):
@@ -52,7 +57,7 @@ class Guard:
     """The state a handler leaves the batch's transaction in. Create it after the
     transaction's first statement (it then stands idle in a transaction block)."""
 
-    def __init__(self, wrapper, raw):
+    def __init__(self, wrapper: BaseDatabaseWrapper, raw: psycopg.Connection) -> None:
         self.wrapper = wrapper  # Django's connection: knows about set_rollback()
         self.raw = raw
         self.pgconn = raw.pgconn
@@ -81,7 +86,8 @@ class Guard:
         if status == TransactionStatus.IDLE:
             return ("the handler ended the batch's transaction (a commit or rollback on the "
                     "raw connection); handlers run inside it and must leave it open")
-        return f"the handler left the batch's connection busy ({status.name})"
+        # libpq reports a plain int (psycopg does not make it a TransactionStatus).
+        return f"the handler left the batch's connection busy ({TransactionStatus(status).name})"
 
 
 def run_handlers(event: Event, handlers: Sequence[Handler], guard: Guard) -> Failure | None:
@@ -102,7 +108,7 @@ def run_handlers(event: Event, handlers: Sequence[Handler], guard: Guard) -> Fai
     return None
 
 
-def _awaitable(handler: Handler, result) -> Failure:
+def _awaitable(handler: Handler, result: object) -> Failure:
     close = getattr(result, "close", None)
     if close is not None:
         close()  # never awaited: close it so Python does not warn later

@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from django.db import connections
@@ -18,6 +19,9 @@ from eventjobs.events import store
 from eventjobs.events.dispatch import Failure
 from eventjobs.events.event import Event
 from eventjobs.events.registry import Handler
+
+if TYPE_CHECKING:
+    from eventjobs.events.runner import _Batch
 
 logger = logging.getLogger("eventjobs.consume")
 
@@ -48,11 +52,12 @@ class FailureHandling:
     name: str
     alias: str
     opts: EventjobsSettings
-    control: psycopg.Connection
+    control_connection: psycopg.Connection
     wait_until: float
     careful_until: tuple[int, int] | None
+    _current: _Batch | None
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.retry: dict[int, Retry] = {}
         # Why an event's counted attempt was lost, for its dead letter (kept in memory:
@@ -62,11 +67,11 @@ class FailureHandling:
     def _charge(self, failed: HandlerFailed) -> None:
         """Count the failed attempt (committed at once), record the error, decide."""
         event, failure = failed.event, failed.failure
-        attempts = failed.counted or store.count_delivery(self.control, group=self.name,
-                                                          event_id=event.id)
-        store.delivery_error(self.control, group=self.name, event_id=event.id,
+        attempts = failed.counted or store.count_delivery(self.control_connection,
+                                                          group=self.name, event_id=event.id)
+        store.delivery_error(self.control_connection, group=self.name, event_id=event.id,
                              error=failure.error)
-        store.record_error(self.control, group=self.name, error={
+        store.record_error(self.control_connection, group=self.name, error={
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "event_id": event.id,
             "type": event.type, "handler": failure.handler.path, "attempt": attempts,
             "error": failure.error[:1000]})
@@ -108,10 +113,11 @@ class FailureHandling:
                        f"longer than HANDLER_TIMEOUT_SECONDS ({seconds:g}s) in this handler",
                        "")
 
-    def _dead_letter_lost(self, conn, event: Event, counted: int) -> None:
+    def _dead_letter_lost(self, conn: psycopg.Connection, event: Event, counted: int) -> None:
         """A delivery counted past max_attempts: its attempts were lost, not failed."""
         last = (self.lost_errors.pop(event.id, None)
-                or store.delivery_last_error(self.control, group=self.name, event_id=event.id)
+                or store.delivery_last_error(self.control_connection, group=self.name,
+                                             event_id=event.id)
                 or "none recorded")
         logger.error("group %s: event #%s (%s) was being handled %s time(s) when its attempt "
                      "was lost (the process died, or the database ended its connection or "
@@ -122,7 +128,7 @@ class FailureHandling:
                  f"idle_in_transaction_session_timeout); last error: {last}")
         self._record_dead_letter(conn, event, error, "", counted - 1)
 
-    def _record_dead_letter(self, conn, event: Event, error: str, trace: str,
+    def _record_dead_letter(self, conn: psycopg.Connection, event: Event, error: str, trace: str,
                             attempts: int) -> None:
         """In the batch's transaction (the caller updates its memory after the commit)."""
         store.dead_letter(conn, group=self.name, event_id=event.id, error=error,

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import time
 
+import psycopg
+
 from eventjobs.conf import EventjobsSettings
 from eventjobs.events import store
 from eventjobs.events.partitions import START, Position, fair_share, show_position
 from eventjobs.events.registry import Group
+from eventjobs.exceptions import GroupNotFound
 
 logger = logging.getLogger("eventjobs.consume")
 
@@ -27,13 +30,14 @@ class ClusterMismatch(RuntimeError):
 class Membership:
     """One group's partitions as one process sees them."""
 
-    def __init__(self, group: Group, *, opts: EventjobsSettings, alias: str, control,
+    def __init__(self, group: Group, *, opts: EventjobsSettings, alias: str,
+                 control: psycopg.Connection | None,
                  member: str, host: str, pid: int):
         self.group = group
         self.name = group.name
         self.opts = opts
         self.alias = alias
-        self.control = control
+        self.control = control  # set by the process once it connects (None until then)
         self.member = member
         self.host = host
         self.pid = pid
@@ -48,12 +52,23 @@ class Membership:
         self.handled = 0
         self.dead_lettered = 0
 
+    @property
+    def control_connection(self) -> psycopg.Connection:
+        """The control connection: the process connects it before it runs the group, and
+        again after an outage before the next use."""
+        assert self.control is not None, "the consume process connects before running a group"
+        return self.control
+
     def start(self, system_id: int | None) -> None:
         """Create the group if new, check its cluster, join it."""
-        created = store.create_group(self.control, group=self.name,
+        created = store.create_group(self.control_connection, group=self.name,
                                      partitions=self.opts.partitions,
                                      start=self.group.start, system_id=system_id)
-        partitions, stored_id = store.load_group(self.control, self.name)
+        loaded = store.load_group(self.control_connection, self.name)
+        if loaded is None:  # `consumer_group forget` ran between our create and this read
+            raise GroupNotFound(f"group {self.name} was forgotten (consumer_group forget) "
+                                "while this process joined it; start consume again")
+        partitions, stored_id = loaded
         self.partitions = partitions
         if created is not None:
             self._log_created(created)
@@ -67,7 +82,8 @@ class Membership:
             logger.warning("group %s: has %s partitions (PARTITIONS setting is %s); the group "
                            "keeps the count it was created with", self.name, partitions,
                            self.opts.partitions)
-        self.has_open_dead_letters = store.has_open_dead_letters(self.control, self.name)
+        self.has_open_dead_letters = store.has_open_dead_letters(self.control_connection,
+                                                                 self.name)
         self.started = True
         self.heartbeat()
 
@@ -76,14 +92,15 @@ class Membership:
             logger.info("group %s: new; starts at the end of the log (horizon txid %s): only "
                         "events committed from now on are handled", self.name, position[0])
         else:
-            first = store.first_event(self.control)
+            first = store.first_event(self.control_connection)
             logger.info("group %s: new; starts at the beginning of the retained log (%s)",
                         self.name, f"event #{first[0]}" if first else "empty so far")
 
     def heartbeat(self) -> bool:
         """Renew leases, take a fair share of partitions, give back the excess. False when
         the group no longer exists (forgotten while we ran it)."""
-        c, name, member, lease = self.control, self.name, self.member, self.opts.consumer_lease_seconds
+        c, name, member = self.control_connection, self.name, self.member
+        lease = self.opts.consumer_lease_seconds
         if not store.register_member(c, member=member, group=name, host=self.host,
                                      pid=self.pid):
             self.forgotten = True
@@ -105,7 +122,8 @@ class Membership:
         return True
 
     def _claim(self, wanted: int) -> None:
-        claimed = store.claim_partitions(self.control, group=self.name, member=self.member,
+        claimed = store.claim_partitions(self.control_connection, group=self.name,
+                                         member=self.member,
                                          lease=self.opts.consumer_lease_seconds, limit=wanted)
         if not claimed:
             return
@@ -127,9 +145,9 @@ class Membership:
         """Graceful hand-over: release partitions (others start at our committed position).
         Never raises: at shutdown the database may be gone, and leases expire anyway."""
         try:
-            store.release_partitions(self.control, group=self.name, member=self.member,
+            store.release_partitions(self.control_connection, group=self.name, member=self.member,
                                      partitions=list(range(self.partitions)))
-            store.deregister_member(self.control, self.member)
+            store.deregister_member(self.control_connection, self.member)
         except Exception as exc:  # noqa: BLE001 - leases expire anyway
             logger.warning("group %s: could not hand over cleanly (%s); its leases expire in "
                            "%ss", self.name, str(exc).strip() or type(exc).__name__,
@@ -139,7 +157,7 @@ class Membership:
         """--burst: every event committed before the run started is handled or dead-lettered."""
         if self.burst_target is None or self.forgotten:
             return True
-        pending = store.pending_partitions(self.control, group=self.name,
+        pending = store.pending_partitions(self.control_connection, group=self.name,
                                            upto=self.burst_target, n=self.partitions)
         return not pending
 

@@ -13,18 +13,22 @@ stuck there (recorded on the group).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+import psycopg
 from django.db.models import Count
 
 from eventjobs.conf import database_alias, eventjobs_settings
 from eventjobs.db import django_connection
 from eventjobs.events import controlstore, store
-from eventjobs.events.partitions import START, show_position
+from eventjobs.events.partitions import START, Position, show_position
+from eventjobs.events.registry import Group
 from eventjobs.events.registry import groups as registered_groups
 
 
-def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
-                 cache: dict | None = None) -> dict | None:
+def held_back_by(conn: psycopg.Connection, group: str, after: Position, *,
+                 min_seconds: float = 0.0, cache: dict[str, Any] | None = None
+                 ) -> dict[str, Any] | None:
     """What keeps `group`'s committed events past `after` from being read, or None.
 
     Records the horizon it waits behind (and since when) on the group. Names the holding
@@ -51,7 +55,8 @@ def held_back_by(conn, group: str, after, *, min_seconds: float = 0.0,
                     "\"since\" is when eventjobs first saw the horizon stuck"}
 
 
-def _pending_for_new_group(conn, group, cap: int) -> tuple[int, bool]:
+def _pending_for_new_group(conn: psycopg.Connection, group: Group | None, cap: int
+                           ) -> tuple[int, bool]:
     """What a group that never ran will handle when it starts: (count, capped). It reads at
     most `cap` events from the start of the log (no index serves a type filter, and a full
     count of a big log is not worth a status call): `capped` means "at least"."""

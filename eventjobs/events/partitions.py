@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import random
 import zlib
+from collections.abc import Callable
+from typing import overload
 
 Position = tuple[int, int]  # (txid, event_id), txid as an int (psycopg reads xid8 as text:
 #                            never compare txids as text, "99999" > "100000")
@@ -19,6 +21,10 @@ Position = tuple[int, int]  # (txid, event_id), txid as an int (psycopg reads xi
 START = (0, 0)  # before every event
 
 
+@overload
+def key_hash(key: str) -> int: ...
+@overload
+def key_hash(key: None) -> None: ...
 def key_hash(key: str | None) -> int | None:
     """crc32 of the UTF-8 key as a signed 32-bit int (fits PostgreSQL's integer)."""
     if key is None:
@@ -59,7 +65,7 @@ def fair_share(partitions: int, members: int) -> int:
     return -(-partitions // members)
 
 
-def type_matcher(types: tuple[str, ...] | None):
+def type_matcher(types: tuple[str, ...] | None) -> Callable[[str], bool]:
     """A predicate for event types: exact names, or prefixes written as `post.*`."""
     if types is None:
         return lambda _type: True

@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+from typing import Any
 
 import psycopg
 from django.db import Error as DjangoDatabaseError
@@ -105,19 +106,20 @@ class ConsumeProcess:
 
     def _setup(self) -> None:
         """Connect and start the groups: at start, and again after an outage."""
-        if self.link.control is None:
+        control = self.link.control
+        if control is None:
             control = self.link.connect()
             for runner in self.runners:
                 runner.control = control
         if not self.announced:
-            self.system_id = store.system_identifier(self.link.control)
+            self.system_id = store.system_identifier(control)
             if self.system_id is None:
                 logger.warning("consume: cannot read pg_control_system() (needs pg_monitor or "
                                "superuser); the dump/restore check is skipped")
         for runner in self.runners:
             if not runner.started:
                 if self.burst and runner.burst_target is None:
-                    runner.burst_target = store.last_event(self.link.control) or (0, 0)
+                    runner.burst_target = store.last_event(control) or (0, 0)
                 runner.start(self.system_id)
         if not self.announced:
             self.announced = True
@@ -150,10 +152,11 @@ class ConsumeProcess:
 
     def _held_back(self) -> int:
         behind = [r for r in self.runners if not r.burst_done()]
-        holder, cache = None, {}
+        holder: dict[str, Any] | None = None
+        cache: dict[str, Any] = {}
         for runner in behind:
-            holder = holder or held_back_by(self.link.control, runner.name, runner.low(),
-                                            cache=cache)
+            holder = holder or held_back_by(runner.control_connection, runner.name,
+                                            runner.low(), cache=cache)
         names = [r.name for r in behind]
         if holder and holder.get("visible"):
             logger.error("consume --burst: gave up after --max-wait %ss; group(s) %s are held "

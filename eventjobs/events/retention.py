@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+import psycopg
+
 from eventjobs.db import database_now
 from eventjobs.events import controlstore
 from eventjobs.events.partitions import Position, show_position
@@ -22,8 +24,8 @@ class PruneResult:
     kept: int  # old events kept because of it
 
 
-def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int = 5000,
-          progress: Callable[[int], None] | None = None) -> PruneResult:
+def prune(conn: psycopg.Connection, *, older_than: timedelta, force: bool = False,
+          batch_size: int = 5000, progress: Callable[[int], None] | None = None) -> PruneResult:
     """Delete events older than `older_than`, in batches of their own transactions, never
     past the slowest group's position unless `force`. Every group with cursors holds
     retention back, paused ones too; `consumer_group forget` a retired group.
@@ -42,9 +44,9 @@ def prune(conn, *, older_than: timedelta, force: bool = False, batch_size: int =
         if n < batch_size:
             break
     slowest = controlstore.slowest_cursor(conn)
-    kept = 0
-    if slowest is not None and not force:
-        kept = controlstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])
+    if slowest is None or force:
+        return PruneResult(deleted, None, None, 0)
+    kept = controlstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])
     if kept:
         logger.warning("prune_events: kept %s event(s) older than %s: group %s has not handled "
                        "them yet (position %s); --force deletes them anyway", kept, cutoff,

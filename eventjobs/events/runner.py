@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import psycopg
 from django.db import connections, transaction
 
 from eventjobs.db import django_connection
@@ -31,6 +34,7 @@ from eventjobs.events.event import Event
 from eventjobs.events.failures import FailureHandling, HandlerFailed
 from eventjobs.events.membership import ClusterMismatch, Membership
 from eventjobs.events.partitions import Position, partition_of
+from eventjobs.events.registry import Handler
 from eventjobs.events.watchdog import BatchClock, HandlerTimeout
 from eventjobs.events.window import Read
 from eventjobs.exceptions import one_line
@@ -66,7 +70,7 @@ class _Batch:
 class GroupRunner(FailureHandling, Membership):
     """One group's state in a consume process; `run_once()` does one batch."""
 
-    def __init__(self, *args, clock: BatchClock | None = None, **kwargs):
+    def __init__(self, *args: Any, clock: BatchClock | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lookup = self.group.dispatch_table()
         self.generation: int | None = None
@@ -157,7 +161,7 @@ class GroupRunner(FailureHandling, Membership):
         parts = None if len(self.owned) == self.partitions else tuple(sorted(self.owned))
         return Read(self.low(), parts, self.limit, self.partitions)
 
-    def _sync(self, rows) -> None:
+    def _sync(self, rows: list[store.CursorRow]) -> None:
         """Take our cursor rows (locked) as the truth; notice resets and pauses."""
         generation = max(row[3] for row in rows)
         owned = {row[0]: (row[1], row[2]) for row in rows}
@@ -171,7 +175,8 @@ class GroupRunner(FailureHandling, Membership):
                 self.retry.clear()
                 self.careful_until = None
             # A replay may handle dead-lettered events again: resolve them if so.
-            self.has_open_dead_letters = store.has_open_dead_letters(self.control, self.name)
+            self.has_open_dead_letters = store.has_open_dead_letters(self.control_connection,
+                                                                     self.name)
         self.generation = generation
         self.owned = owned
         paused = any(row[4] for row in rows)
@@ -179,7 +184,8 @@ class GroupRunner(FailureHandling, Membership):
             logger.info("group %s: %s", self.name, "paused" if paused else "resumed")
         self.paused = paused
 
-    def _decide(self, conn, events: list[Event], batch: _Batch, stop: Position | None,
+    def _decide(self, conn: psycopg.Connection, events: list[Event], batch: _Batch,
+                stop: Position | None,
                 careful: bool, started: float) -> str | None:
         """Run the handlers of each event in order, until the window, the time budget,
         `stop`, or (careful) one counted event ends the batch. WAIT: a retry is not due."""
@@ -229,7 +235,8 @@ class GroupRunner(FailureHandling, Membership):
         finally:
             self.clock.stop()
 
-    def _gate(self, conn, event: Event, handlers, batch: _Batch) -> str | int:
+    def _gate(self, conn: psycopg.Connection, event: Event, handlers: Sequence[Handler],
+              batch: _Batch) -> str | int:
         """Before running an event that failed before (or while careful): dead-letter it
         if its attempts are spent, WAIT for its backoff, else count the delivery (committed
         first, so a handler that kills its process or connection uses up its attempts)."""
@@ -244,7 +251,8 @@ class GroupRunner(FailureHandling, Membership):
         if pending is not None and pending.due > time.monotonic():
             self.wait_until = pending.due
             return WAIT
-        counted = store.count_delivery(self.control, group=self.name, event_id=event.id)
+        counted = store.count_delivery(self.control_connection, group=self.name,
+                                       event_id=event.id)
         if counted > max(h.max_attempts for h in handlers):
             self._dead_letter_lost(conn, event, counted)
             batch.dead.append(event.id)
@@ -253,12 +261,15 @@ class GroupRunner(FailureHandling, Membership):
         batch.counted = event.id
         return counted
 
-    def _commit(self, conn, batch: _Batch, careful: bool) -> None:
+    def _commit(self, conn: psycopg.Connection, batch: _Batch, careful: bool) -> None:
         """Advance our partitions to batch.last, fenced by owner and generation."""
-        behind = [p for p, position in self.owned.items() if position < batch.last]
+        last, generation = batch.last, self.generation
+        # _batch commits only a decided position, after _sync read the generation.
+        assert last is not None and generation is not None
+        behind = [p for p, position in self.owned.items() if position < last]
         moved = store.advance(conn, group=self.name, member=self.member,
-                              generation=self.generation, partitions=behind,
-                              position=batch.last, lease=self.opts.consumer_lease_seconds,
+                              generation=generation, partitions=behind,
+                              position=last, lease=self.opts.consumer_lease_seconds,
                               prepare=self.opts.prepare_statements)
         if moved != len(behind):
             raise _Stale()
@@ -271,9 +282,11 @@ class GroupRunner(FailureHandling, Membership):
     def _committed(self, batch: _Batch, careful: bool, started: float,
                    stop: Position | None) -> None:
         """The batch committed: make memory agree, and size the next batch."""
+        last = batch.last
+        assert last is not None  # only a batch that advanced commits (see _commit)
         for partition, position in self.owned.items():
-            if position < batch.last:
-                self.owned[partition] = batch.last
+            if position < last:
+                self.owned[partition] = last
         for event_id in batch.handled:
             self.retry.pop(event_id, None)
         for event_id in batch.dead:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import psycopg
 from django.db import connections, transaction
 
 from eventjobs.conf import database_alias, eventjobs_settings
@@ -51,10 +52,12 @@ def run_consumers(*groups: str, raise_errors: bool = True) -> int:
     return calls
 
 
-def _run_group(alias: str, conn, group: Group, raise_errors: bool) -> int:
+def _run_group(alias: str, conn: psycopg.Connection, group: Group, raise_errors: bool) -> int:
     store.create_group(conn, group=group.name, partitions=eventjobs_settings().partitions,
                        start=group.start, system_id=None)
-    partitions = store.load_group(conn, group.name)[0]
+    loaded = store.load_group(conn, group.name)
+    assert loaded is not None  # created just above, in this transaction
+    partitions = loaded[0]
     positions = {c["partition"]: (c["txid"], c["event_id"])
                  for c in store.cursors_of_group(conn, group.name)}
     lookup = group.dispatch_table()
@@ -73,8 +76,8 @@ def _run_group(alias: str, conn, group: Group, raise_errors: bool) -> int:
     return calls
 
 
-def _deliver(alias: str, conn, group: Group, event: Event, handlers: Sequence[Handler],
-             raise_errors: bool) -> int:
+def _deliver(alias: str, conn: psycopg.Connection, group: Group, event: Event,
+             handlers: Sequence[Handler], raise_errors: bool) -> int:
     """Run one event (retried with raise_errors=False); returns the handler calls made."""
     calls, failure = 0, None
     for _attempt in range(max(h.max_attempts for h in handlers)):
@@ -97,7 +100,7 @@ class _Rollback(Exception):
     pass
 
 
-def _attempt_in_savepoint(alias: str, conn, event: Event,
+def _attempt_in_savepoint(alias: str, conn: psycopg.Connection, event: Event,
                           handlers: Sequence[Handler]) -> Failure | None:
     failure = None
     try:

@@ -21,6 +21,7 @@ import os
 import signal
 import threading
 import time
+from types import FrameType
 
 logger = logging.getLogger("eventjobs.consume")
 
@@ -59,7 +60,7 @@ class BatchClock:
 def install_alarm() -> None:
     """Make SIGALRM raise HandlerTimeout in whatever the main thread runs (a handler)."""
 
-    def on_alarm(_signum, _frame) -> None:
+    def on_alarm(_signum: int, _frame: FrameType | None) -> None:
         raise HandlerTimeout(
             "the handler ran longer than EVENTJOBS['HANDLER_TIMEOUT_SECONDS']; move slow "
             "work into a job enqueued by the handler")

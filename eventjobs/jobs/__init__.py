@@ -1,0 +1,3 @@
+"""The job half: enqueue, the worker runtime, retries, leases, limits and schedules."""
+
+from __future__ import annotations

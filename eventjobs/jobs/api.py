@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
 from django.tasks import Task, TaskResult, TaskResultStatus
@@ -19,10 +19,13 @@ from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.tasks import limit_key_of, limits_of
 from eventjobs.payload import check_size, dumps
 
+if TYPE_CHECKING:
+    from eventjobs.backends import PostgresBackend
+
 logger = logging.getLogger("eventjobs.jobs")
 
 
-def _backend(task: Task | None = None, alias: str = "default"):
+def _backend(task: Task | None = None, alias: str = "default") -> PostgresBackend:
     from django.tasks import task_backends
 
     from eventjobs.backends import PostgresBackend
@@ -44,7 +47,7 @@ def _require_existing(database: str, ids: list[int]) -> None:
         raise JobNotFound(missing)
 
 
-def _check_sizes(items: str, calls: list[list[Any]]) -> None:
+def _check_sizes(items: str, calls: Sequence[tuple[list[Any], dict[str, Any]]]) -> None:
     """Each job's arguments within EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
     if len(items) * 4 <= eventjobs_settings().max_payload_bytes:
         return  # not even the whole batch can be too big
@@ -53,29 +56,29 @@ def _check_sizes(items: str, calls: list[list[Any]]) -> None:
         check_size(json.dumps(kwargs, ensure_ascii=False), f"calls[{n}][1]")
 
 
-def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]]]
-                 ) -> list[TaskResult]:
+def enqueue_many[**P, R](task: Task[P, R], calls: Iterable[tuple[Iterable[Any], dict[str, Any]]]
+                         ) -> list[TaskResult[P, R]]:
     """Enqueue `task` once per (args, kwargs) pair in one statement, in the caller's transaction.
 
     Every payload is validated first: one bad item raises InvalidPayload and nothing is written.
     """
     backend = _backend(task)
     backend.validate_task(task)
-    calls = [[list(args), dict(kwargs)] for args, kwargs in calls]
-    if not calls:
+    pairs = [(list(args), dict(kwargs)) for args, kwargs in calls]
+    if not pairs:
         return []
     if getattr(task, "unique", False):
         # Each call may collide with a waiting job: one enqueue each, in the caller's
         # transaction (an error in any leaves it to the caller to roll back).
-        dumps(calls, "calls")  # every item is valid before the first insert
-        return [backend.enqueue(task, args, kwargs) for args, kwargs in calls]
+        dumps(pairs, "calls")  # every item is valid before the first insert
+        return [backend.enqueue(task, args, kwargs) for args, kwargs in pairs]
     # One validation and encoding pass over the whole batch; a bad item is reported as
     # calls[i][0] (its args) or calls[i][1] (its kwargs).
-    items = dumps(calls, "calls")
-    _check_sizes(items, calls)
+    items = dumps(pairs, "calls")
+    _check_sizes(items, pairs)
     if getattr(task, "concurrency", None) or getattr(task, "rate_limit", None):
         items = dumps([[args, kwargs, limit_key_of(task, args, kwargs)]
-                       for args, kwargs in calls], "calls")
+                       for args, kwargs in pairs], "calls")
     params = {
         "task_path": task.module_path, "backend": backend.alias, "queue": task.queue_name,
         "priority": task.priority, "takes_context": task.takes_context, "items": items,
@@ -85,7 +88,7 @@ def enqueue_many(task: Task, calls: Iterable[tuple[Iterable[Any], dict[str, Any]
     with session_cursor(backend.database) as cursor:
         ids, enqueued_at = jobstore.insert_jobs(cursor, params)
     results = []
-    for job_id, (args, kwargs) in zip(ids, calls, strict=True):
+    for job_id, (args, kwargs) in zip(ids, pairs, strict=True):
         result = TaskResult(task=task, id=str(job_id), status=TaskResultStatus.READY,
                             enqueued_at=enqueued_at, started_at=None, finished_at=None,
                             last_attempted_at=None, args=args, kwargs=kwargs,

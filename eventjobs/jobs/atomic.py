@@ -37,6 +37,7 @@ def execute_atomic(task: Task, task_result: TaskResult, sender: type, alias: str
             if not outcome.ok:
                 transaction.set_rollback(True, using=alias)
                 return outcome
+            assert outcome.return_json is not None  # an attempt that returned has its JSON
             kept = jobstore.finish_successes(django_connection(alias), [
                 (job_id, token, outcome.return_json, started, now())])
             outcome.recorded = True

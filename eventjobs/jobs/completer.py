@@ -205,7 +205,7 @@ class Completer:
         return recorded
 
     def _record_failures(self, conn: psycopg.Connection) -> list[Recorded]:
-        rows = []
+        rows: list[dict[str, Any]] = []
         for attempt, error, started, backoff, final in self.failures:
             status, delay = decide_failure(
                 attempt.attempt, attempt.attempt if final else attempt.max_attempts,
@@ -213,14 +213,14 @@ class Completer:
             rows.append({"id": attempt.job_id, "token": attempt.token, "status": status.value,
                          "error": error, "delay": delay, "started_at": started})
         returned = jobstore.record_failures(conn, rows)
-        kept = {job_id: status for job_id, status, _, _ in returned}
+        kept = {job_id: new_status for job_id, new_status, _, _ in returned}
         self._freed.update(key for *_, key in returned if key is not None)
         recorded = []
         for (attempt, error, *_), row in zip(self.failures, rows, strict=True):
-            status = kept.get(attempt.job_id)
-            recorded.append(Recorded(attempt, status))
-            if status is not None:
-                _log_failure(attempt, error, status, row["delay"])
+            recorded_status = kept.get(attempt.job_id)
+            recorded.append(Recorded(attempt, recorded_status))
+            if recorded_status is not None:
+                _log_failure(attempt, error, recorded_status, row["delay"])
         self.failures = []
         return recorded
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.tasks import Task
 
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.tasks import limit_key_of, limits_of
 from eventjobs.payload import dumps
+
+if TYPE_CHECKING:
+    from eventjobs.backends import PostgresBackend
 
 # The other job of a unique pair can finish (or fail for good) between our insert and our
 # read; we then insert again. Each round needs another job to change state in between.
@@ -33,7 +36,7 @@ def unique_key(task: Task, args: list[Any], kwargs: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def job_params(backend: Any, task: Task, args: Any, kwargs: Any) -> dict[str, Any]:
+def job_params(backend: PostgresBackend, task: Task, args: Any, kwargs: Any) -> dict[str, Any]:
     """The enqueue statement's parameters. Validates everything before any SQL runs, so bad
     data never breaks the caller's transaction."""
     args, kwargs = list(args), dict(kwargs)
@@ -59,8 +62,9 @@ def insert(cursor: Any, task: Task, params: dict[str, Any]) -> tuple[dict[str, A
     """Insert the job, or find the unique job it duplicates. Returns (row, created): row has
     id, status, enqueued_at (and, for an existing job, all its result columns)."""
     key = params["unique_key"]
-    if key is not None and getattr(task, "unique_for", None):
-        recent = jobstore.unique_job(cursor, key, succeeded_within=task.unique_for)
+    unique_for = getattr(task, "unique_for", None)
+    if key is not None and unique_for:
+        recent = jobstore.unique_job(cursor, key, succeeded_within=unique_for)
         if recent is not None:
             return recent, False
     for _ in range(UNIQUE_ROUNDS):

@@ -43,7 +43,7 @@ class Outcome:
     limit_key: str | None = None
 
 
-def import_task(task_path: str) -> Task:
+def import_task(task_path: str) -> Task[..., Any]:
     """The Task at `task_path`. TaskMissing when a module or name does not exist (a rolling
     deploy may bring it); any other exception the module raises at import (a SyntaxError,
     a NameError, an error of its own) is the real error and propagates."""

@@ -6,6 +6,7 @@ Each step is safe to run from many processes at once (SKIP LOCKED, idempotent).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import psycopg
 
@@ -55,7 +56,8 @@ class JobMaintenance:
         return len(expired)
 
 
-def prune_jobs(status: str, age_seconds: float, batch: int = 5000, progress=None) -> int:
+def prune_jobs(status: str, age_seconds: float, batch: int = 5000,
+               progress: Callable[[int], object] | None = None) -> int:
     """Delete finished jobs of `status` older than `age_seconds`, batch by batch.
 
     Only SUCCESSFUL and FAILED are accepted: READY, RUNNING and waiting retries are work

@@ -8,6 +8,7 @@ full COUNT(*). All times come from the database clock.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -72,7 +73,7 @@ def database_now(alias: str) -> datetime:
         return cursor.fetchone()[0]
 
 
-def _state_counts(alias: str):
+def _state_counts(alias: str) -> Iterable[tuple[str, str, int, datetime | None]]:
     """(queue, status, count, min run_after) for the indexed statuses: one UNION ALL query,
     each arm matching one partial index."""
     arms = [Job.objects.using(alias).filter(status=status).order_by().values("queue")

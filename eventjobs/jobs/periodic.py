@@ -13,6 +13,7 @@ starts (`autodiscover`). No SQL here.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,7 +66,8 @@ _registry: dict[str, Schedule] = {}
 
 def periodic(*, cron: str | None = None, every: float | timedelta | None = None,
              args: list[Any] | tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
-             name: str | None = None, timezone: str | None = None):
+             name: str | None = None, timezone: str | None = None
+             ) -> Callable[[Task], Task]:
     """Run the task below on a schedule (see the module docstring); `name` defaults to the
     task's path and must be unique. Each tick is enqueued once, however many runworkers."""
     every_seconds = _check_when(cron, every, timezone)

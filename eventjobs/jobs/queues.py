@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections, transaction
 from django.tasks import task_backends
 
 from eventjobs.jobs import store as jobstore
 
+if TYPE_CHECKING:
+    from eventjobs.backends import PostgresBackend
+
 logger = logging.getLogger("eventjobs.jobs")
 
 
-def _backend(alias: str) -> Any:
+def _backend(alias: str) -> PostgresBackend:
     from eventjobs.backends import PostgresBackend
 
     backend = task_backends[alias]
@@ -29,7 +32,7 @@ def _backend(alias: str) -> Any:
     return backend
 
 
-def _check_names(backend: Any, names: Iterable[str]) -> list[str]:
+def _check_names(backend: PostgresBackend, names: Iterable[str]) -> list[str]:
     names = list(dict.fromkeys(names))
     unknown = sorted(set(names) - backend.queues) if backend.queues else []
     if not names or unknown:
@@ -48,7 +51,7 @@ def resume_queues(*names: str, backend: str = "default") -> list[str]:
     return _set_paused(_backend(backend), names, paused=False)
 
 
-def _set_paused(backend: Any, names: Iterable[str], paused: bool) -> list[str]:
+def _set_paused(backend: PostgresBackend, names: Iterable[str], paused: bool) -> list[str]:
     names = _check_names(backend, names)
     # One transaction: every queue switches together, and the NOTIFY of a resume is sent
     # when the switch is visible to the claims it wakes.

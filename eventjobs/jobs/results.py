@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.tasks import Task, TaskResult, TaskResultStatus
@@ -17,7 +18,8 @@ def display_status(status: str) -> TaskResultStatus:
     return TaskResultStatus.READY if status in _SHOWN_AS_READY else TaskResultStatus(status)
 
 
-def build_result(task: Task, row: dict[str, Any], alias: str) -> TaskResult:
+def build_result[**P, R](task: Task[P, R], row: Mapping[str, Any], alias: str
+                        ) -> TaskResult[P, R]:
     """A TaskResult for a job row (a dict of the job's columns)."""
     if task.priority != row["priority"] or task.queue_name != row["queue"]:
         task = task.using(priority=row["priority"], queue_name=row["queue"])

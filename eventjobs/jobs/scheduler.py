@@ -17,6 +17,7 @@ from datetime import datetime
 
 import psycopg
 
+from eventjobs.backends import PostgresBackend
 from eventjobs.db import database_now
 from eventjobs.jobs import periodic
 from eventjobs.jobs import store as jobstore
@@ -83,7 +84,11 @@ class Scheduler:
             if not jobstore.claim_tick(conn, schedule.name, tick, next_tick):
                 return next_tick  # enqueued already (by us or another runworker)
             task = schedule.task.using(run_after=tick)
-            params = job_params(task.get_backend(), task, schedule.args, schedule.kwargs)
+            backend = task.get_backend()
+            if not isinstance(backend, PostgresBackend):
+                raise TypeError(f"its task's backend {backend.alias!r} is "
+                                f"{type(backend).__name__}, not eventjobs' PostgresBackend")
+            params = job_params(backend, task, schedule.args, schedule.kwargs)
             with conn.cursor() as cursor:
                 row, _created = insert(cursor, task, params)
             jobstore.record_tick_job(conn, schedule.name, row["id"])

@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from uuid import UUID
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
 
 # ints: seq, job id (0 = idle), attempt, max attempts, token high, token low
 # floats: started (time.monotonic, system-wide on Linux), timeout (<= 0: none), backoff
@@ -37,7 +41,7 @@ class RunningJob:
 class JobSlot:
     """One child's slot: written by the child, read by the supervisor."""
 
-    def __init__(self, context):
+    def __init__(self, context: BaseContext) -> None:
         self._ints = context.RawArray("q", 6)
         self._floats = context.RawArray("d", 3)
         self._worker_id = context.RawArray("c", 200)

@@ -260,7 +260,9 @@ def seconds_until_next_due(conn: psycopg.Connection, queues: Sequence[str] | Non
     with conn.cursor() as cur:
         cur.execute(_sql("seconds_until_next_due"),
                     {"queues": list(queues) if queues is not None else None})
-        return cur.fetchone()[0]
+        row = cur.fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        return row[0]
 
 
 def register_worker(conn: psycopg.Connection, *, worker_id: str, host: str, pid: int,
@@ -290,7 +292,9 @@ def pending_counts(conn: psycopg.Connection, queues: Sequence[str] | None) -> di
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_sql("pending_counts"),
                     {"queues": list(queues) if queues is not None else None})
-        return cur.fetchone()
+        counts = cur.fetchone()
+        assert counts is not None  # an aggregate without GROUP BY returns one row
+        return counts
 
 
 # -- manual control (the caller's session) --------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import replace
 from django.conf import settings
 from django.tasks import task_backends
 
+from eventjobs.backends import PostgresBackend
 from eventjobs.db import django_connection
 from eventjobs.jobs.child import WorkerConfig
 from eventjobs.jobs.reporting import DirectReporter
@@ -30,6 +31,10 @@ def run_jobs(*, queue: str | None = None, backend: str = "default",
     a `runworker` serves the same database: it claims like one.
     """
     tasks_backend = task_backends[backend]
+    if not isinstance(tasks_backend, PostgresBackend):
+        raise TypeError(f"run_jobs(backend={backend!r}): TASKS[{backend!r}] is "
+                        f"{type(tasks_backend).__name__}, not eventjobs.backends.PostgresBackend "
+                        "(only its jobs are stored to run)")
     conn = django_connection(tasks_backend.database)
     config = WorkerConfig(
         backend_alias=backend, db_params={}, queues=(queue,) if queue else None,

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 from django.tasks import TaskResult, TaskResultStatus, task_backends
 
+from eventjobs.backends import PostgresBackend
 from eventjobs.exceptions import TaskNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.atomic import execute_atomic
@@ -54,7 +55,9 @@ class ChildWorker:
         self.reporter = reporter
         self.slot = slot  # what runs now, for the supervisor's timeouts and crash handling
         self.gate = gate if gate is not None else contextlib.nullcontext()
-        self.backend = task_backends[config.backend_alias]
+        backend = task_backends[config.backend_alias]
+        assert isinstance(backend, PostgresBackend)  # runworker and run_jobs accept no other
+        self.backend = backend
         self.sender = type(self.backend)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.session = WorkerSession(self.backend.database, f"eventjobs worker {self.worker_id}",

@@ -1,0 +1,3 @@
+"""Management-command support shared by the eventjobs commands (base.py)."""
+
+from __future__ import annotations

@@ -19,7 +19,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, DjangoHelpFormatter
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
 from django.db import DatabaseError, OperationalError, connections
 
 from eventjobs.conf import database_alias
@@ -132,11 +137,12 @@ class EventjobsCommand(BaseCommand):
     # Long-running commands log to the console when the project configured no logging.
     logs_to_console = False
 
-    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any):
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
         return super().create_parser(prog_name, subcommand, formatter_class=HelpFormatter,
                                      **kwargs)
 
-    def add_subcommand(self, subparsers, name: str, help: str, description: str = ""):
+    def add_subcommand(self, subparsers: argparse._SubParsersAction, name: str, help: str,
+                       description: str = "") -> argparse.ArgumentParser:
         """A sub-command with its own wrapped help and Django's common options."""
         parser = subparsers.add_parser(name, help=help, description=description or help,
                                        formatter_class=HelpFormatter)

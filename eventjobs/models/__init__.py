@@ -1,5 +1,7 @@
 """eventjobs models: the job half (jobs.py) and the event half (events.py)."""
 
+from __future__ import annotations
+
 from .events import (
            ConsumerGroup,
            Cursor,

@@ -7,8 +7,15 @@ for migrations, the admin and the cold paths (commands, monitoring).
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
 from django.db import models
 from django.db.models.functions import Now
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 
 class Xid8Field(models.Field):
@@ -20,19 +27,21 @@ class Xid8Field(models.Field):
 
     description = "PostgreSQL xid8 (64-bit transaction id)"
 
-    def db_type(self, connection) -> str:
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
         return "xid8"
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: Any, expression: Any, connection: BaseDatabaseWrapper
+                      ) -> int | None:
         return None if value is None else int(value)
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> int | None:
         return None if value is None else int(value)
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: Any) -> str | None:
         return None if value is None else str(int(value))
 
-    def get_placeholder_sql(self, value, compiler, connection):
+    def get_placeholder_sql(self, value: Any, compiler: SQLCompiler,
+                            connection: BaseDatabaseWrapper) -> tuple[str, tuple[Any, ...]]:
         if hasattr(value, "as_sql"):
             sql, params = compiler.compile(value)
             return sql, params
@@ -91,6 +100,11 @@ class ConsumerGroup(models.Model):
     # seen there: who holds it is visible only with pg_read_all_stats (status, checks).
     held_back_xid = Xid8Field(null=True, blank=True)
     held_back_since = models.DateTimeField(null=True, blank=True)
+
+    # Not columns: the admin attaches a page's monitoring figures (admin/groups.py).
+    status: dict[str, Any]
+    alive: int
+    last_active: datetime | None
 
     class Meta:
         db_table = "eventjobs_consumer_group"

@@ -144,6 +144,10 @@ class Worker(models.Model):
     last_seen = models.DateTimeField(db_default=Now())
     running = models.IntegerField(default=0)
 
+    # Not columns: the admin's list attaches what each runs now and whether it is stale.
+    jobs_now: list[Job]
+    stale: bool
+
     class Meta:
         db_table = "eventjobs_worker"
 

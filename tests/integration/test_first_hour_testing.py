@@ -40,3 +40,15 @@ def test_eventjobs_testing_imports_and_delegates(monkeypatch):
     assert eventjobs.testing.run_consumers("ledger", "audit", raise_errors=False) == 2
     assert eventjobs.testing.run_jobs(queue="emails") == 3
     assert calls == [("c", ("ledger", "audit"), False), ("j", "emails", True)]
+
+
+@pytest.mark.django_db
+def test_run_jobs_of_a_backend_that_is_not_eventjobs_names_the_setting(settings):
+    # Before: AttributeError: 'ImmediateBackend' object has no attribute 'database'.
+    import eventjobs.testing
+
+    settings.TASKS = {**settings.TASKS,
+                      "immediate": {"BACKEND": "eventjobs.backends.ImmediateBackend"}}
+    with pytest.raises(TypeError, match=r"TASKS\['immediate'\] is ImmediateBackend, not "
+                                        r"eventjobs.backends.PostgresBackend"):
+        eventjobs.testing.run_jobs(backend="immediate")

@@ -112,6 +112,8 @@ def _poison(what: str):
         transaction.set_rollback(True)
     elif what == "coroutine":
         return _never_awaited()
+    elif what == "busy":  # a query sent on the raw connection and never read back
+        connection.connection.pgconn.send_query(b"SELECT 1")
     elif what == "statement_timeout":
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = '100ms'")

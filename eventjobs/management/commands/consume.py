@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 
 from eventjobs.events.process import ConsumeProcess
 from eventjobs.events.registry import get_group, groups
@@ -29,7 +31,7 @@ class Command(EventjobsCommand):
         "this transaction are not committed, so it would wait for them. In tests, call "
         "eventjobs.testing.run_consumers() instead.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("groups", nargs="*", metavar="GROUP",
                             help="Consumer group(s) to run (default: every registered group).")
         parser.add_argument(
@@ -41,7 +43,7 @@ class Command(EventjobsCommand):
             help="With --burst: give up after S seconds and exit with code 3, naming the open "
                  "transaction (pid, since when) that holds delivery back, if any.")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         if options["max_wait"] is not None and not options["burst"]:
             raise CommandError("--max-wait only applies with --burst")
         names = options["groups"] or sorted(groups())

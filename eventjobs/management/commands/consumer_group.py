@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from eventjobs.db import django_connection
@@ -30,7 +32,7 @@ class Command(EventjobsCommand):
         "re-anchor cursors by event id (consume refuses to run until then)"
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     title="actions")
         reset = self.add_subcommand(sub, "reset", "Move a group's position (replay or skip).")
@@ -61,7 +63,7 @@ class Command(EventjobsCommand):
                                help="Only these groups (default: every group from the other "
                                     "cluster).")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         alias = self.database(options)
         if action == "translate":
@@ -100,7 +102,7 @@ class Command(EventjobsCommand):
             raise CommandError(f"no consumer group {name!r} in the database{registered}; "
                                f"known: {', '.join(stored) or 'none'}")
 
-    def _target(self, options):
+    def _target(self, options: dict[str, Any]) -> control.Target:
         if options["to_beginning"]:
             return "beginning"
         if options["to_end"]:
@@ -112,17 +114,17 @@ class Command(EventjobsCommand):
         except ValueError as exc:
             raise CommandError(str(exc)) from None
 
-    def _translate(self, alias, names):
+    def _translate(self, alias: str, names: list[str]) -> None:
         with transaction.atomic(using=alias):
             conn = django_connection(alias)
             system_id = eventstore.system_identifier(conn)
             if system_id is None:
                 raise CommandError("cannot read pg_control_system(); run as a superuser or a "
                                    "member of pg_monitor")
-            stale = ConsumerGroup.objects.using(alias).exclude(system_identifier=system_id)
+            others = ConsumerGroup.objects.using(alias).exclude(system_identifier=system_id)
             if names:
-                stale = stale.filter(name__in=names)
-            stale = list(stale.values_list("name", flat=True))
+                others = others.filter(name__in=names)
+            stale = list(others.values_list("name", flat=True))
             if not stale:
                 self.stdout.write("every group already belongs to this cluster; nothing to do")
                 return

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from eventjobs.events.deadletters import discard_dead_letters, reprocess_dead_letters
 from eventjobs.management.base import EventjobsCommand, Progress
@@ -49,7 +50,7 @@ class Command(EventjobsCommand):
         "  discard (ID ... | --group G): give up on them (kept, marked discarded)"
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
                                     title="actions")
         listing = self.add_subcommand(sub, "list", "Show dead letters, oldest first.")
@@ -68,7 +69,7 @@ class Command(EventjobsCommand):
                            help="Dead letter id(s), as `deadletters list` shows them.")
             p.add_argument("--group", metavar="G", help="Every open dead letter of this group.")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         alias = self.database(options)
         if options["group"]:
             require_group(alias, options["group"])
@@ -102,15 +103,16 @@ class Command(EventjobsCommand):
     def _reprocess(self, alias: str, ids: list[int] | None, group: str | None) -> None:
         from eventjobs.models import DeadLetter, DeadLetterStatus
 
-        todo = DeadLetter.objects.using(alias).filter(status=DeadLetterStatus.OPEN)
+        open_letters = DeadLetter.objects.using(alias).filter(status=DeadLetterStatus.OPEN)
         if ids is not None:
-            todo = todo.filter(id__in=ids)
+            open_letters = open_letters.filter(id__in=ids)
         if group is not None:
-            todo = todo.filter(group=group)
+            open_letters = open_letters.filter(group=group)
         # In log order, as the group met them; in batches, to show progress.
-        todo = list(todo.order_by("event_txid", "event_id").values_list("id", flat=True))
+        todo = list(open_letters.order_by("event_txid", "event_id").values_list("id", flat=True))
         progress = Progress(self.stdout.write, "reprocessed", "dead letter(s)")
-        resolved, failed = [], []
+        resolved: list[int] = []
+        failed: list[int] = []
         for start in range(0, len(todo), BATCH):
             chunk = todo[start:start + BATCH]
             try:
@@ -126,7 +128,7 @@ class Command(EventjobsCommand):
         if failed:
             raise SystemExit(1)
 
-    def _list(self, alias: str, options) -> None:
+    def _list(self, alias: str, options: dict[str, Any]) -> None:
         from eventjobs.models import DeadLetter
 
         qs = DeadLetter.objects.using(alias).order_by("id")
@@ -134,9 +136,10 @@ class Command(EventjobsCommand):
             qs = qs.filter(group=options["group"])
         if options["status"] != "all":
             qs = qs.filter(status=options["status"].upper())
-        rows = [{"id": d.id, "group": d.group, "event_id": d.event_id, "type": d.event_type,
-                 "key": d.event_key, "attempts": d.attempts, "status": d.status,
-                 "error": d.error, "created_at": d.created_at.isoformat()} for d in qs]
+        rows: list[dict[str, Any]] = [
+            {"id": d.id, "group": d.group, "event_id": d.event_id, "type": d.event_type,
+             "key": d.event_key, "attempts": d.attempts, "status": d.status,
+             "error": d.error, "created_at": d.created_at.isoformat()} for d in qs]
         if options["json"]:
             self.stdout.write(json.dumps(rows, indent=2))
             return

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
+
+from django.core.management.base import CommandParser
 
 from eventjobs.management.base import EventjobsCommand
 from eventjobs.status import collect
@@ -12,12 +15,12 @@ class Command(EventjobsCommand):
     help = ("Show jobs per queue and status, live worker processes and consumer groups "
             "(position, lag, dead letters). --json prints the stable machine-readable shape.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true",
                             help="Print JSON (shape version 1; every key is described in "
                                  "the operations guide).")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         state = collect()
         if options["json"]:
             self.stdout.write(json.dumps(state, indent=2))

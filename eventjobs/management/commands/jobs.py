@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs.api import cancel_job, retry_job
 from eventjobs.management.base import EventjobsCommand, Progress
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from eventjobs.backends import PostgresBackend
+    from eventjobs.models import Job
 
 # Jobs retried or cancelled per statement by --all-failed / --all-waiting.
 BATCH = 500
@@ -30,7 +40,7 @@ class Command(EventjobsCommand):
         "started become FAILED with a JobCancelled error; running jobs are never stopped"
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--backend", default="default", metavar="ALIAS",
                             help="TASKS alias of the eventjobs backend (default: %(default)s).")
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION",
@@ -54,18 +64,18 @@ class Command(EventjobsCommand):
         cancel.add_argument("--reason", default="cancelled with manage.py jobs cancel",
                             help="Recorded as the JobCancelled error's message.")
 
-    def _filters(self, parser) -> None:
+    def _filters(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--queue", metavar="Q", help="Only jobs of this queue.")
         parser.add_argument("--task", metavar="PATH",
                             help="Only jobs of this task, by its path: myapp.tasks.send_email.")
 
-    def _ids(self, parser, everything: str, help: str) -> None:
+    def _ids(self, parser: argparse.ArgumentParser, everything: str, help: str) -> None:
         parser.add_argument("ids", nargs="*", type=int, metavar="ID",
                             help="Job id(s), as `jobs list` shows them (the TaskResult id).")
         parser.add_argument(everything, action="store_true", dest="everything", help=help)
         self._filters(parser)
 
-    def backend(self, options):
+    def backend(self, options: dict[str, Any]) -> PostgresBackend:
         from eventjobs.backends import PostgresBackend
 
         try:
@@ -77,10 +87,10 @@ class Command(EventjobsCommand):
                                "eventjobs.backends.PostgresBackend")
         return backend
 
-    def database(self, options) -> str:
+    def database(self, options: dict[str, Any]) -> str:
         return self.backend(options).database
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         from eventjobs.models import Job
 
         jobs = Job.objects.using(self.database(options)).filter(backend=options["backend"])
@@ -98,7 +108,7 @@ class Command(EventjobsCommand):
                             "waiting", lambda ids: cancel_job(*ids, backend=options["backend"],
                                                               reason=options["reason"]))
 
-    def _filtered(self, jobs, options):
+    def _filtered(self, jobs: QuerySet[Job], options: dict[str, Any]) -> QuerySet[Job]:
         """Apply --queue and --task; a name no job has is an error (a typo, most likely)."""
         for option, field, label in (("queue", "queue", "queue"),
                                      ("task", "task_path", "task path")):
@@ -112,7 +122,7 @@ class Command(EventjobsCommand):
             jobs = jobs.filter(**{field: value})
         return jobs
 
-    def _list(self, jobs, options) -> None:
+    def _list(self, jobs: QuerySet[Job], options: dict[str, Any]) -> None:
         statuses = STATUSES[options["status"]]
         if statuses:
             jobs = jobs.filter(status__in=statuses)
@@ -131,7 +141,8 @@ class Command(EventjobsCommand):
                 if total > len(rows) else "")
         self.stdout.write(f"{total} job(s){more}")
 
-    def _change(self, candidates, options, done: str, state: str, change) -> None:
+    def _change(self, candidates: QuerySet[Job], options: dict[str, Any], done: str, state: str,
+                change: Callable[[list[int]], list[str]]) -> None:
         """Retry or cancel by id (naming those left as they are) or in bulk (progress)."""
         if options["ids"]:
             try:
@@ -152,7 +163,8 @@ class Command(EventjobsCommand):
                 progress.add(len(change([i for i in chunk if i not in exc.ids])))
         self.stdout.write(progress.summary())
 
-    def _left(self, candidates, ids: list[int], changed: list[str], state: str) -> None:
+    def _left(self, candidates: QuerySet[Job], ids: list[int], changed: list[str],
+              state: str) -> None:
         """Name the jobs given by id that were not in a state to change."""
         left = [i for i in dict.fromkeys(ids) if str(i) not in changed]
         if not left:
@@ -164,7 +176,7 @@ class Command(EventjobsCommand):
         self.stdout.write(f"left as they are (not {state}): {said}")
 
 
-def _row(job) -> dict:
+def _row(job: Job) -> dict[str, Any]:
     """One job as `jobs list --json` prints it."""
     last = job.errors[-1] if job.errors else None
     return {
@@ -179,5 +191,5 @@ def _row(job) -> dict:
     }
 
 
-def _iso(value) -> str | None:
+def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None

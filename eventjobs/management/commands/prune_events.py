@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.management.base import CommandParser
+
 from eventjobs.db import connect, connection_params
 from eventjobs.durations import duration_argument, in_words
 from eventjobs.events.partitions import position_in_words
@@ -17,7 +21,7 @@ class Command(EventjobsCommand):
         "their own copy. Event ids keep increasing after a purge."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", required=True, metavar="AGE", type=duration_argument,
                             help="Delete events created longer ago than this: 30d, 12h, 90m.")
         parser.add_argument("--force", action="store_true",
@@ -25,7 +29,7 @@ class Command(EventjobsCommand):
         parser.add_argument("--batch-size", type=positive_int, default=5000, metavar="N",
                             help="Events per DELETE statement (default %(default)s).")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         age = options["older_than"]
         progress = Progress(self.stdout.write, "deleted", "event(s)")
         conn = connect(connection_params(self.database(options)), "eventjobs prune_events")
@@ -37,6 +41,7 @@ class Command(EventjobsCommand):
         self.stdout.write(f"prune_events: deleted {result.deleted} event(s) created more than "
                           f"{in_words(age)} ago ({progress.timing()})")
         if result.kept:
+            assert result.blocking_position is not None  # set whenever events were kept
             self.stdout.write(f"kept {result.kept} older event(s): group "
                               f"{result.blocking_group} is at "
                               f"{position_in_words(result.blocking_position)} and has not "

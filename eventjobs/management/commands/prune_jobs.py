@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.core.management.base import CommandParser
+
 from eventjobs.durations import duration_argument, in_words
 from eventjobs.jobs.maintenance import prune_jobs
 from eventjobs.management.base import EventjobsCommand, Progress, positive_int
@@ -15,7 +19,7 @@ class Command(EventjobsCommand):
         "own short transaction, and shows its progress."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--older-than", type=duration_argument, required=True, metavar="AGE",
                             help="Age of SUCCESSFUL jobs to delete, e.g. 7d, 12h.")
         parser.add_argument("--failed-older-than", type=duration_argument, metavar="AGE",
@@ -23,7 +27,7 @@ class Command(EventjobsCommand):
         parser.add_argument("--batch-size", type=positive_int, default=5000, metavar="N",
                             help="Rows per DELETE statement (default %(default)s).")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         plan = [("SUCCESSFUL", options["older_than"])]
         if options["failed_older_than"] is not None:
             plan.append(("FAILED", options["failed_older_than"]))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.core.management.base import CommandError
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 
 from eventjobs.jobs import queues
 from eventjobs.management.base import EventjobsCommand
@@ -17,7 +19,7 @@ class Command(EventjobsCommand):
         "  list: every queue and whether it is paused"
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
         for name, what in (("pause", "Stop claiming jobs of these queues; running jobs "
                                      "finish."),
@@ -30,7 +32,7 @@ class Command(EventjobsCommand):
         p.add_argument("--backend", default="default", metavar="ALIAS",
                        help="TASKS alias of the eventjobs backend (default: %(default)s).")
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         action, backend = options["action"], options["backend"]
         try:
             if action == "list":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 from django.tasks import task_backends
 from django.tasks.exceptions import InvalidTaskBackend
 
@@ -33,7 +34,7 @@ class Command(EventjobsCommand):
         "see jobs this transaction has not committed. In tests, call "
         "eventjobs.testing.run_jobs(), or use eventjobs.backends.ImmediateBackend.")
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--queue", "-q", action="append", dest="queues", metavar="Q",
             help="Queue to take jobs from; repeat for several (default: every queue of the "
@@ -55,7 +56,7 @@ class Command(EventjobsCommand):
             "--backend", default="default", metavar="ALIAS",
             help="TASKS alias of the eventjobs backend (default: %(default)s).")
 
-    def backend(self, options) -> PostgresBackend:
+    def backend(self, options: dict[str, Any]) -> PostgresBackend:
         alias = options["backend"]
         try:
             backend = task_backends[alias]
@@ -68,7 +69,7 @@ class Command(EventjobsCommand):
                 "runworker needs eventjobs.backends.PostgresBackend")
         return backend
 
-    def database(self, options) -> str:
+    def database(self, options: dict[str, Any]) -> str:
         return self.backend(options).database
 
     def queues(self, backend: PostgresBackend, named: list[str] | None) -> list[str] | None:
@@ -82,7 +83,7 @@ class Command(EventjobsCommand):
                                f"{', '.join(sorted(backend.queues))}")
         return named
 
-    def run(self, *args, **options):
+    def run(self, *args: Any, **options: Any) -> None:
         backend = self.backend(options)
         queues = self.queues(backend, options["queues"])
         if options["concurrency"] < 1:

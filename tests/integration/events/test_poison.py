@@ -26,6 +26,7 @@ def handled(group: str) -> Counter:
     ("rollback", "marked the batch's transaction for rollback"),
     ("coroutine", "returned coroutine"),
     ("statement_timeout", "canceling statement due to statement timeout"),
+    ("busy", "left the batch's connection busy (ACTIVE)"),
 ])
 def test_a_misbehaving_handler_fails_its_own_event_and_nothing_else(runner, poison, error):
     before, bad, after = eventjobs.publish_many([
