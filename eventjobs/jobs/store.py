@@ -92,7 +92,8 @@ _JSON_COLUMNS = ("args", "kwargs", "worker_ids", "errors")
 
 
 @contextmanager
-def prepared_cursor(conn: psycopg.Connection) -> Iterator[psycopg.Cursor]:
+def prepared_cursor(conn: psycopg.Connection[Any]
+                    ) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
     """A server-side-binding cursor whose statements are prepared on first use, also on
     Django's own connection (client-side binding, prepare_threshold None): planning the
     claim costs twice its execution on a table with this many partial indexes (measured:
