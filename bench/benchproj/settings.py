@@ -63,9 +63,12 @@ else:
     raise RuntimeError(f"unknown BENCH_SYSTEM={BENCH_SYSTEM!r}")
 INSTALLED_APPS += ["benchapp"]
 
+# Warnings and errors to the console, as a production site logs. The handler's own level
+# matters: with only the root logger at WARNING, Django's `django.tasks` logger (INFO)
+# would still print two lines per job through this handler, for every Django backend.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "level": "WARNING"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }

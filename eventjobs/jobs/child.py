@@ -35,6 +35,9 @@ def main(config: WorkerConfig, report: Any, control: Any, slot: Any, gate: Any,
     `inherited`: the supervisor's pipe ends a forked child got by accident; closed first."""
     for end in inherited:
         end.close()
+    from eventjobs.jobs.host import CHILD_NAME, name_process
+
+    name_process(CHILD_NAME)  # a forked child would otherwise count as a supervisor
     # Ctrl-C reaches the whole process group; the supervisor decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -30,6 +30,7 @@ from eventjobs.jobs.child import main as child_main
 from eventjobs.jobs.children import ChildLink, Children
 from eventjobs.jobs.collector import Collector
 from eventjobs.jobs.heartbeat import Heartbeat
+from eventjobs.jobs.host import SUPERVISOR_NAME, fair_share, name_process, supervisors_here
 from eventjobs.jobs.scheduler import Scheduler
 from eventjobs.jobs.slot import JobSlot
 from eventjobs.jobs.statuses import JobStatus
@@ -51,11 +52,16 @@ def die_with_parent() -> None:
 
 
 class Supervisor:
-    """Runs `concurrency` children until stopped (or, with burst, until they are done)."""
+    """Runs `concurrency` children until stopped (or, with burst, until they are done).
+    `concurrency=None`: the host's fair share (eventjobs/jobs/host.py), followed as other
+    runworkers start and stop."""
 
-    def __init__(self, config: WorkerConfig, concurrency: int):
+    def __init__(self, config: WorkerConfig, concurrency: int | None):
         self.config = config
-        self.concurrency = concurrency
+        self.auto = concurrency is None
+        self.concurrency = concurrency or 1
+        self.retiring: set[int] = set()  # children told to stop: more than the fair share
+        self.next_share_check = 0.0
         self.children = Children()
         self.processes: dict[int, tuple[multiprocessing.process.BaseProcess, float]] = {}
         self.restart_at: dict[int, float] = {}
@@ -74,10 +80,14 @@ class Supervisor:
 
     def run(self) -> int:
         cfg, opts = self.config, self.config.options
+        if self.auto:
+            name_process(SUPERVISOR_NAME)
+            self.concurrency = fair_share()
         logger.info(
-            "runworker starting: %d process(es), queues %s, backend %r, database %s, lease "
+            "runworker starting: %d process(es)%s, queues %s, backend %r, database %s, lease "
             "%.0fs, heartbeat %.1fs, poll %.1fs, LISTEN %s, shutdown grace %.0fs%s",
-            self.concurrency, ",".join(cfg.queues) if cfg.queues else "(every queue)",
+            self.concurrency, " (this host's share of its CPUs)" if self.auto else "",
+            ",".join(cfg.queues) if cfg.queues else "(every queue)",
             cfg.backend_alias, describe(cfg.db_params), opts.lease_seconds,
             opts.heartbeat_seconds, opts.poll_seconds, "on" if opts.listen else "off",
             opts.shutdown_grace_seconds, ", burst" if cfg.burst else "")
@@ -92,6 +102,7 @@ class Supervisor:
         while self.processes or (not self.stopping and self.restart_at):
             self._wait(0.2)
             self._reap()
+            self._follow_share()
             self._restart_due()
             if self.stop_deadline and time.monotonic() > self.stop_deadline:
                 self._abandon()
@@ -136,6 +147,9 @@ class Supervisor:
             process.join()
             del self.processes[index]
             code = process.exitcode
+            if index in self.retiring:
+                self.retiring.discard(index)  # stopped for the host's share: not restarted
+                continue
             if self.stopping or (self.config.burst and code == 0):
                 continue
             lived = time.monotonic() - started
@@ -145,6 +159,29 @@ class Supervisor:
             logger.error("worker child %s exited with code %s after %.1fs; restarting%s",
                          process.pid, code, lived, f" in {delay:.0f}s" if delay else "")
             self.restart_at[index] = time.monotonic() + delay
+
+    def _follow_share(self) -> None:
+        """Default concurrency: stop children beyond this supervisor's share of the host's
+        CPUs (another runworker started here), or start more when the share grew."""
+        if not self.auto or self.stopping or time.monotonic() < self.next_share_check:
+            return
+        self.next_share_check = time.monotonic() + 1.0
+        share = fair_share()
+        active = sorted(i for i in self.processes if i not in self.retiring)
+        if len(active) > share:
+            for index in active[share:]:
+                process = self.processes[index][0]
+                if process.pid:
+                    os.kill(process.pid, signal.SIGTERM)  # finishes its job, then exits
+                self.retiring.add(index)
+            logger.info("runworker: %d runworker process(es) on this host; running %d child(ren)",
+                        supervisors_here(), share)
+        elif len(active) < share and not self.config.burst:
+            for index in range(share):
+                if index not in self.processes and index not in self.restart_at:
+                    self.restart_at[index] = time.monotonic()
+            logger.info("runworker: %d runworker process(es) on this host; running %d child(ren)",
+                        supervisors_here(), share)
 
     def _restart_due(self) -> None:
         if self.stopping:

@@ -40,9 +40,11 @@ class Command(EventjobsCommand):
             help="Queue to take jobs from; repeat for several (default: every queue of the "
                  "backend's QUEUES, or every queue when QUEUES is []).")
         parser.add_argument(
-            "--concurrency", "-c", type=int, default=os.cpu_count() or 1, metavar="N",
-            help="Number of child processes, each running one job at a time "
-                 "(default: CPU count, %(default)s here).")
+            "--concurrency", "-c", type=int, default=None, metavar="N",
+            help="Number of child processes, each running one job at a time (default: this "
+                 f"host's {os.cpu_count() or 1} CPUs shared among the runworker processes "
+                 "running on it, followed as they start and stop; set it higher for tasks "
+                 "that mostly wait on the network).")
         parser.add_argument(
             "--burst", action="store_true",
             help="Exit once nothing is running and no job of these queues is due now. "
@@ -86,7 +88,7 @@ class Command(EventjobsCommand):
     def run(self, *args: Any, **options: Any) -> None:
         backend = self.backend(options)
         queues = self.queues(backend, options["queues"])
-        if options["concurrency"] < 1:
+        if options["concurrency"] is not None and options["concurrency"] < 1:
             raise CommandError("--concurrency must be at least 1")
         if options["max_wait"] is not None and not options["burst"]:
             raise CommandError("--max-wait only applies with --burst")

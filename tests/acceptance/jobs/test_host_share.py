@@ -1,0 +1,39 @@
+"""Default concurrency: the host's CPUs are shared among the runworker processes on it
+(two runworkers on a 2-core machine run one child each, and oversubscribing the cores
+made a drain slower), and followed as runworkers start and stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.conftest import wait_until
+from tests.reliability.procs import worker_children
+
+pytestmark = [pytest.mark.acceptance, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_runworkers_share_the_hosts_cpus_and_one_takes_them_all_when_alone(spawn):
+    cpus = os.cpu_count() or 1
+    a = spawn("runworker")
+    wait_until(lambda: len(worker_children(a.pid)) == cpus, timeout=30,
+               message=f"a lone runworker running {cpus} children\n{a.output()[-2000:]}")
+    b = spawn("runworker")
+    share = max(1, cpus // 2)
+    wait_until(lambda: len(worker_children(a.pid)) == share
+               and len(worker_children(b.pid)) == share, timeout=30,
+               message=f"both running {share} child(ren)\n{a.output()[-2000:]}")
+    b.signal(signal.SIGTERM)
+    assert b.wait(timeout=30) == 0
+    wait_until(lambda: len(worker_children(a.pid)) == cpus, timeout=30,
+               message=f"the remaining runworker back to {cpus} children\n{a.output()[-2000:]}")
+    assert "runworker process(es) on this host" in a.output()
+
+
+def test_an_explicit_concurrency_is_kept_whatever_else_runs(spawn):
+    a = spawn("runworker", "--concurrency", "2")
+    b = spawn("runworker", "--concurrency", "1")
+    wait_until(lambda: len(worker_children(a.pid)) == 2 and len(worker_children(b.pid)) == 1,
+               timeout=30, message="the children each was told to run")
