@@ -168,33 +168,52 @@ class ChildWorker:
     def _claim(self) -> bool:
         if self.stopping or self.hold:
             return False
-        queues = self._claim_queues()
-        if not queues:
-            return False
-        limit = max(1, min(MAX_BATCH, int(BATCH_BUDGET_SECONDS / max(self.avg_seconds, 1e-6))))
-        rows = self.session.run(jobstore.claim, queues=queues, limit=limit,
-                              lease=self.config.options.lease_seconds, worker_id=self.worker_id)
+        queues, refreshed = self._claim_queues()
+        rows = self._claim_from(queues)
+        if not rows and not refreshed and self._new_queues_ready():
+            # A worker of every queue learns queues as it goes: a job may have gone into a
+            # queue first used since the last look (a job enqueueing into another queue).
+            rows = self._claim_from(self.queues)
         if not rows:
             return False
         self.reporter.claimed([self._attempt(row) for row in rows])
         self.buffer.extend(rows)
         return True
 
-    def _claim_queues(self) -> list[str]:
-        """The configured queues, or (every queue) the queues that have ready jobs."""
+    def _claim_from(self, queues: list[str]) -> list[dict[str, Any]]:
+        if not queues:
+            return []
+        limit = max(1, min(MAX_BATCH, int(BATCH_BUDGET_SECONDS / max(self.avg_seconds, 1e-6))))
+        return self.session.run(jobstore.claim, queues=queues, limit=limit,
+                                lease=self.config.options.lease_seconds,
+                                worker_id=self.worker_id) or []
+
+    def _claim_queues(self) -> tuple[list[str], bool]:
+        """The configured queues, or (every queue) the queues that have ready jobs, and
+        whether that list was just read."""
         if self.config.queues is not None:
-            return self.queues
+            return self.queues, False
         if time.monotonic() - self.queues_seen_at > QUEUE_REFRESH_SECONDS or not self.queues:
-            self.queues = self.session.run(jobstore.ready_queues) or []
-            self.queues_seen_at = time.monotonic()
-        return self.queues
+            self._refresh_queues()
+            return self.queues, True
+        return self.queues, False
+
+    def _new_queues_ready(self) -> bool:
+        """Every queue: read the queues with ready jobs again; True when one is new to us."""
+        if self.config.queues is not None:
+            return False
+        known = set(self.queues)
+        self._refresh_queues()
+        return not set(self.queues) <= known
+
+    def _refresh_queues(self) -> None:
+        self.queues = self.session.run(jobstore.ready_queues) or []
+        self.queues_seen_at = time.monotonic()
 
     def _idle(self) -> bool:
         """Nothing to claim: promote due scheduled jobs, else wait for a NOTIFY or the poll."""
         if self.stopping:
             return False
-        if self.config.queues is None:
-            self.queues_seen_at = 0.0  # look for queues again after the wait
         due = self.session.run(jobstore.promote_due)
         admitted = self.session.run(promote_keys, None, IDLE_KEYS)  # limited jobs with room
         if admitted or (due and due[0]):

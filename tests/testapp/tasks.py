@@ -26,6 +26,13 @@ def record(key):
     return key
 
 
+@task
+def record_then_enqueue(key, queue):
+    """Record `key`, then enqueue a `record` of `<key>-next` into `queue`."""
+    _record(key)
+    record.using(queue_name=queue).enqueue(f"{key}-next")
+
+
 @task(priority=10)
 def record_high(key):
     _record(key)
