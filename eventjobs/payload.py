@@ -47,7 +47,7 @@ def validate_json(value: Any, where: str) -> None:
                 raise InvalidPayload(f"{path}: {item!r} is not valid JSON; use None or a string")
             continue
         if isinstance(item, str):
-            _check_text(item, path)
+            check_text(item, path)
             continue
         if isinstance(item, list | tuple):
             stack.extend((v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
@@ -59,7 +59,7 @@ def validate_json(value: Any, where: str) -> None:
                         f"{path}: dict key {key!r} is a {type(key).__name__}; JSON keys must "
                         "be strings (it would silently come back as a string)"
                     )
-                _check_text(key, f"{path} key {key!r}")
+                check_text(key, f"{path} key {key!r}")
                 stack.append((v, f"{path}[{key!r}]", depth + 1))
             continue
         hint = _HINTS.get(type(item)) or (
@@ -69,7 +69,8 @@ def validate_json(value: Any, where: str) -> None:
         raise InvalidPayload(f"{path}: {hint}")
 
 
-def _check_text(text: str, path: str) -> None:
+def check_text(text: str, path: str) -> None:
+    """Raise InvalidPayload unless PostgreSQL can store `text` (no NUL, valid UTF-8)."""
     if "\x00" in text:
         raise InvalidPayload(f"{path}: contains a NUL character (\\x00), which PostgreSQL cannot store")
     try:
@@ -99,6 +100,10 @@ def _refuse(obj: Any) -> Any:
     raise TypeError  # not JSON: the slow path below says where and why
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False,
+                            default=_refuse)
+
+
 def dumps(value: Any, where: str, *, limit_size: bool = False) -> str:
     """Validate and serialise to compact JSON text (with `limit_size`, no longer than
     EVENTJOBS["MAX_PAYLOAD_BYTES"]: see check_size).
@@ -115,6 +120,27 @@ def dumps(value: Any, where: str, *, limit_size: bool = False) -> str:
     if limit_size:
         check_size(text, where)
     return text
+
+
+def fast_dumps_each(items: list[Any]) -> list[str] | None:
+    """Each item's JSON text when the C serialiser alone shows every item is exact JSON
+    (the checks of `dumps`, made once over the whole batch), else None: the caller then
+    validates item by item to say which one is bad. For bulk enqueue and publish, where
+    a second walk over 20,000 items would cost more than inserting them."""
+    try:
+        texts = [_ENCODER.encode(item) for item in items]
+        whole = json_array(texts)
+        if "\\u0000" in whole or json.loads(whole) != items:
+            return None
+        whole.encode("utf-8")  # lone surrogates fail here
+        return texts
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return None
+
+
+def json_array(texts: list[str]) -> str:
+    """The JSON array of items already serialised to JSON text."""
+    return "[" + ",".join(texts) + "]"
 
 
 def _fast_dumps(value: Any) -> str | None:

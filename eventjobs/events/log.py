@@ -16,14 +16,14 @@ from eventjobs.events import store as eventstore
 from eventjobs.events.event import Event
 from eventjobs.events.partitions import key_hash, spread_hash
 from eventjobs.exceptions import InvalidPayload
-from eventjobs.payload import check_size, dumps
+from eventjobs.payload import check_size, check_text, dumps, fast_dumps_each, json_array
 
 __all__ = ["Event", "publish", "publish_many"]
 
 
-def _validate(type: Any, data: Any, key: Any, source: Any, where: str) -> tuple[str, int]:
-    """(data as JSON text, the hash that places the event in a partition); raises
-    InvalidPayload before any SQL runs."""
+def _check_fields(type: Any, key: Any, source: Any, where: str) -> int:
+    """Check type, key and source; returns the hash that places the event in a partition.
+    Raises InvalidPayload before any SQL runs."""
     if not isinstance(type, str) or not type.strip():
         raise InvalidPayload(f"{where}: type must be a non-empty string, got {type!r}")
     if len(type) > MAX_TYPE_LENGTH:
@@ -32,26 +32,27 @@ def _validate(type: Any, data: Any, key: Any, source: Any, where: str) -> tuple[
     if type.endswith("*"):
         raise InvalidPayload(f"{where}: type {type!r} ends with '*', which consumers read as a "
                              "prefix pattern")
-    dumps(type, f"{where} type")
-    if key is not None and not isinstance(key, str):
-        raise InvalidPayload(f"{where}: key must be a string or None, got "
-                             f"{key.__class__.__name__} {key!r} (pass str(key) explicitly)")
-    if key is not None:
-        dumps(key, f"{where} key")
-        check_size(key, f"{where} key")
+    check_text(type, f"{where} type")
     if source is not None:
         if not isinstance(source, str) or len(source) > MAX_TYPE_LENGTH:
             raise InvalidPayload(f"{where}: source must be a string of at most "
                                  f"{MAX_TYPE_LENGTH} characters, got {source!r}")
-        dumps(source, f"{where} source")
-    hashed = key_hash(key) if key is not None else spread_hash()
-    return dumps(data, f"{where} data", limit_size=True), hashed
+        check_text(source, f"{where} source")
+    if key is None:
+        return spread_hash()
+    if not isinstance(key, str):
+        raise InvalidPayload(f"{where}: key must be a string or None, got "
+                             f"{key.__class__.__name__} {key!r} (pass str(key) explicitly)")
+    check_text(key, f"{where} key")
+    check_size(key, f"{where} key")
+    return key_hash(key)
 
 
 def publish(type: str, data: Any = None, *, key: str | None = None,
             source: str | None = None) -> Event:
     """Append one event in the current transaction; it exists iff the transaction commits."""
-    text, hashed = _validate(type, data, key, source, "publish()")
+    hashed = _check_fields(type, key, source, "publish()")
+    text = dumps(data, "publish() data", limit_size=True)
     alias = database_alias()
     with session_cursor(alias, prepare=True) as cursor:
         event_id, created_at, txid = eventstore.insert_event(cursor, {
@@ -66,7 +67,7 @@ def publish_many(events: Iterable[dict]) -> list[Event]:
     items = list(events)
     if not items:
         return []
-    types, keys, hashes, texts, sources, values = [], [], [], [], [], []
+    rows: list[list[Any]] = []  # [type, key, key_hash, data, source], as the SQL reads them
     for n, item in enumerate(items):
         where = f"publish_many() item {n}"
         if not isinstance(item, dict):
@@ -75,22 +76,29 @@ def publish_many(events: Iterable[dict]) -> list[Event]:
         if unknown:
             raise InvalidPayload(f"{where}: unknown field(s) {sorted(unknown)}; use type, data, "
                                  "key, source")
-        data = item.get("data")
-        text, hashed = _validate(item.get("type"), data, item.get("key"), item.get("source"),
-                                 where)
-        types.append(item["type"])
-        keys.append(item.get("key"))
-        hashes.append(hashed)
-        texts.append(text)
-        sources.append(item.get("source"))
-        values.append(data)
-    alias = database_alias()
-    with session_cursor(alias) as cursor:
-        rows = eventstore.insert_events(cursor, {"types": types, "keys": keys,
-                                                 "key_hashes": hashes, "data": texts,
-                                                 "sources": sources,
-                                                 "notify": eventjobs_settings().listen})
-    return [Event(event_id, types[n], keys[n], None, sources[n], created_at, int(txid),
-                  hashes[n], data=values[n])
-            for n, (event_id, created_at, txid) in enumerate(rows)]
+        type, key, source = item.get("type"), item.get("key"), item.get("source")
+        rows.append([type, key, _check_fields(type, key, source, where), item.get("data"),
+                     source])
+    params = {"events": json_array(_event_texts(rows)), "notify": eventjobs_settings().listen}
+    with session_cursor(database_alias()) as cursor:
+        found = eventstore.insert_events(cursor, params)
+    return [Event(event_id, type, key, None, source, created_at, int(txid), hashed, data=data)
+            for (event_id, created_at, txid), (type, key, hashed, data, source)
+            in zip(found, rows, strict=True)]
+
+
+def _event_texts(rows: list[list[Any]]) -> list[str]:
+    """Each row as JSON text, validated in one pass over the batch; each event's data must
+    fit EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
+    texts = fast_dumps_each(rows)
+    if texts is None:  # some data is not plain JSON: find it, or accept it (tuples, say)
+        texts = []
+        for n, row in enumerate(rows):
+            dumps(row[3], f"publish_many() item {n} data")
+            texts.append(dumps(row, f"publish_many() item {n}"))
+    max_bytes = eventjobs_settings().max_payload_bytes
+    for n, text in enumerate(texts):
+        if len(text) * 4 > max_bytes:  # may be too big: measure the data alone
+            check_size(dumps(rows[n][3], "data"), f"publish_many() item {n} data")
+    return texts
 

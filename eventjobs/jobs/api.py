@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, connections, transaction
@@ -17,7 +16,7 @@ from eventjobs.db import session_cursor
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.tasks import limit_key_of, limits_of
-from eventjobs.payload import check_size, dumps
+from eventjobs.payload import check_size, dumps, fast_dumps_each, json_array, validate_json
 
 if TYPE_CHECKING:
     from eventjobs.backends import PostgresBackend
@@ -47,13 +46,22 @@ def _require_existing(database: str, ids: list[int]) -> None:
         raise JobNotFound(missing)
 
 
-def _check_sizes(items: str, calls: Sequence[tuple[list[Any], dict[str, Any]]]) -> None:
-    """Each job's arguments within EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
-    if len(items) * 4 <= eventjobs_settings().max_payload_bytes:
-        return  # not even the whole batch can be too big
-    for n, (args, kwargs) in enumerate(calls):
-        check_size(json.dumps(args, ensure_ascii=False), f"calls[{n}][0]")
-        check_size(json.dumps(kwargs, ensure_ascii=False), f"calls[{n}][1]")
+def _item_texts(rows: list[list[Any]], pairs: list[tuple[list[Any], dict[str, Any]]]
+                ) -> list[str]:
+    """Each job's [args, kwargs(, limit key)] as JSON text, validated in one pass over the
+    batch; a bad item is reported as calls[i][0] (its args) or calls[i][1] (its kwargs).
+    Each job's arguments must fit EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
+    texts = fast_dumps_each(rows)
+    if texts is None:  # something is not plain JSON: find it, or accept it (tuples, say)
+        validate_json(pairs, "calls")
+        texts = [dumps(row, "calls") for row in rows]
+    max_bytes = eventjobs_settings().max_payload_bytes
+    for n, text in enumerate(texts):
+        if len(text) * 4 > max_bytes:  # may be too big: measure args and kwargs apart
+            args, kwargs = pairs[n]
+            check_size(dumps(args, "calls"), f"calls[{n}][0]")
+            check_size(dumps(kwargs, "calls"), f"calls[{n}][1]")
+    return texts
 
 
 def enqueue_many[**P, R](task: Task[P, R], calls: Iterable[tuple[Iterable[Any], dict[str, Any]]]
@@ -72,13 +80,10 @@ def enqueue_many[**P, R](task: Task[P, R], calls: Iterable[tuple[Iterable[Any], 
         # transaction (an error in any leaves it to the caller to roll back).
         dumps(pairs, "calls")  # every item is valid before the first insert
         return [backend.enqueue(task, args, kwargs) for args, kwargs in pairs]
-    # One validation and encoding pass over the whole batch; a bad item is reported as
-    # calls[i][0] (its args) or calls[i][1] (its kwargs).
-    items = dumps(pairs, "calls")
-    _check_sizes(items, pairs)
-    if getattr(task, "concurrency", None) or getattr(task, "rate_limit", None):
-        items = dumps([[args, kwargs, limit_key_of(task, args, kwargs)]
-                       for args, kwargs in pairs], "calls")
+    limited = bool(getattr(task, "concurrency", None) or getattr(task, "rate_limit", None))
+    rows: list[list[Any]] = [[args, kwargs, limit_key_of(task, args, kwargs)] if limited
+                             else [args, kwargs] for args, kwargs in pairs]
+    items = json_array(_item_texts(rows, pairs))
     params = {
         "task_path": task.module_path, "backend": backend.alias, "queue": task.queue_name,
         "priority": task.priority, "takes_context": task.takes_context, "items": items,

@@ -16,14 +16,14 @@ SELECT id, created_at, txid::text AS txid_text,
 FROM ev;
 
 -- name: publish_many
--- Bulk insert from parallel arrays in one statement, in the given order; the NOTIFYs
+-- Bulk insert from one JSON array of [type, key, key_hash, data, source] items (one
+-- parameter: cheaper to send than five typed arrays), in the given order; the NOTIFYs
 -- fold into one (same channel, same empty payload, same transaction).
 WITH ev AS (
     INSERT INTO eventjobs_event (type, key, key_hash, data, source)
-    SELECT item.type, item.key, item.key_hash, item.data, item.source
-    FROM unnest(%(types)s::text[], %(keys)s::text[], %(key_hashes)s::int4[],
-                %(data)s::jsonb[], %(sources)s::text[])
-         WITH ORDINALITY AS item(type, key, key_hash, data, source, n)
+    SELECT item.event ->> 0, item.event ->> 1, (item.event ->> 2)::int4, item.event -> 3,
+           item.event ->> 4
+    FROM jsonb_array_elements(%(events)s::jsonb) WITH ORDINALITY AS item(event, n)
     ORDER BY item.n
     RETURNING id, created_at, txid
 )

@@ -63,3 +63,20 @@ def test_job_arguments_are_limited_in_size_before_any_sql(settings):
         record.enqueue("x" * 2000)  # no django_db: no SQL may run
     with pytest.raises(InvalidPayload, match=r"calls\[1\]\[0\]"):
         eventjobs.enqueue_many(record, [(("ok",), {})] + [(("x" * 2000,), {})])
+
+
+@pytest.mark.parametrize("bad", [(1, 2), {1, 2}, float("nan"), "a\x00b", "\ud800", {1: "x"}])
+def test_the_batch_fast_path_hands_anything_inexact_to_the_located_walk(bad):
+    from eventjobs.payload import fast_dumps_each
+
+    assert fast_dumps_each([[1, "ok"], [bad]]) is None
+    assert fast_dumps_each([[1, "ok"], {"é": [None, 2.5]}]) == ['[1,"ok"]', '{"é":[null,2.5]}']
+
+
+def test_a_bad_job_in_a_batch_is_named_by_its_place_before_any_sql():
+    import eventjobs
+    from tests.testapp.tasks import record
+
+    calls = [(("ok",), {}) for _ in range(5)] + [(("ok",), {"tags": {"a", "b"}})]
+    with pytest.raises(InvalidPayload, match=r"calls\[5\]\[1\]\['tags'\]: sets are not JSON"):
+        eventjobs.enqueue_many(record, calls)  # no django_db: no SQL may run

@@ -43,6 +43,14 @@ def test_publish_many_is_one_statement_in_order(django_assert_num_queries):
     assert eventjobs.publish_many([]) == []
 
 
+def test_publish_many_stores_tuples_as_lists_and_each_field_in_its_column():
+    events = eventjobs.publish_many([{"type": "a", "data": {"pair": (1, 2)}, "key": "k",
+                                      "source": "shop"}, {"type": "b"}])
+    assert events[0].data == {"pair": (1, 2)}  # what the caller passed
+    rows = list(EventRow.objects.order_by("id").values_list("type", "key", "data", "source"))
+    assert rows == [("a", "k", {"pair": [1, 2]}, "shop"), ("b", None, None, None)]
+
+
 def test_bad_event_writes_nothing_and_leaves_the_transaction_usable():
     with transaction.atomic():
         with pytest.raises(InvalidPayload):
