@@ -45,6 +45,7 @@ class WorkerSession:
         # A connection given by the caller (the test helpers': their own, in their
         # transaction) is used as it is: no set-up, and its errors propagate.
         self.given = given
+        self.outer_atomics: dict[str, int] = {}  # atomic blocks open before the job began
         self.conn: psycopg.Connection | None = given
         self.clock_offset = 0.0  # database clock minus ours, in seconds
         self.outage_since: float | None = None
@@ -122,21 +123,32 @@ class WorkerSession:
 
     def after_job(self, worker_id: str) -> None:
         """No transaction may stay open after a job (it would hold the horizon of every
-        event consumer in the cluster), and a connection the task broke is replaced."""
+        event consumer in the cluster), and a connection the task broke is replaced.
+
+        In-process (eventjobs.testing.run_jobs inside a test's transaction) jobs start
+        inside the caller's transaction: only atomic blocks the task itself left open are
+        a leak, and they are rolled back to where the job started. (Closing a connection
+        inside an atomic block would leave Django refusing every later query on it.)"""
         for conn in connections.all(initialized_only=True):
             if conn.connection is None:
                 continue
-            if conn.in_atomic_block or not conn.get_autocommit():
+            outer = self.outer_atomics.get(conn.alias, 0)
+            if len(conn.atomic_blocks) > outer or (not outer and not conn.get_autocommit()):
                 logger.error("worker %s: a task left a transaction open on database %r; "
                              "rolling it back", worker_id, conn.alias)
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                conn.close()
+                _unwind(conn, outer)
+                if not outer:  # and a transaction begun with set_autocommit(False)
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+                    conn.close()
             elif conn.errors_occurred and not conn.is_usable():
                 conn.close()
 
     def before_job(self) -> None:
         """After an outage, the tasks' own connections died with it too: replace them."""
+        self.outer_atomics = {conn.alias: len(conn.atomic_blocks)
+                              for conn in connections.all(initialized_only=True)
+                              if conn.in_atomic_block}
         if self.outage_since is None and self.was_away and self.given is None:
             self.was_away = False
             connections.close_all()
@@ -156,3 +168,14 @@ def _drain(conn: psycopg.Connection, is_ours: Callable[[str], bool]) -> bool:
     for notify in conn.notifies(timeout=0):
         relevant = is_ours(notify.payload) or relevant
     return relevant
+
+
+def _unwind(conn: Any, depth: int) -> None:
+    """Roll back the atomic blocks of `conn` above `depth` (a task left them open)."""
+    leaked = RuntimeError("the task left this atomic block open")
+    while len(conn.atomic_blocks) > depth:
+        left = len(conn.atomic_blocks)
+        with contextlib.suppress(Exception):  # a broken connection: closed by the caller
+            conn.atomic_blocks[-1].__exit__(RuntimeError, leaked, None)
+        if len(conn.atomic_blocks) >= left:
+            break

@@ -33,6 +33,15 @@ def record_then_enqueue(key, queue):
     record.using(queue_name=queue).enqueue(f"{key}-next")
 
 
+@task
+def leave_transaction_open():
+    """Misbehaves: opens a transaction, writes, and returns without ending it."""
+    from django.db import transaction
+
+    transaction.atomic().__enter__()
+    _record("leaked")
+
+
 @task(priority=10)
 def record_high(key):
     _record(key)
