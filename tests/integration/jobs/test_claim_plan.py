@@ -5,13 +5,10 @@ short index scan per queue, whatever the table statistics say: these tables are 
 in SQL and never analyzed, as after a burst of enqueues.
 """
 
-import json
-
 import pytest
 from django.db import connection
 
-from eventjobs.db import django_connection
-from eventjobs.sql import query
+from tests.integration.jobs.plans import explain, indexes_of, nodes
 from tests.testapp.tasks import add
 
 # Committed rows (and a TRUNCATE after each test): rolled-back rows of another test would
@@ -30,20 +27,10 @@ def _fill(queue: str, n: int, status: str = "READY", priority: int = 100) -> Non
             [queue, priority, status, n])
 
 
-def _plan(name: str, params: dict) -> dict:
-    """EXPLAIN (ANALYZE, BUFFERS) of a claim, rolled back (it would claim otherwise)."""
-    conn = django_connection("default")
-    sql = query("jobs.sql", name)
-    with conn.transaction(force_rollback=True):
-        row = conn.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}", params).fetchone()
-    plan = row[0] if not isinstance(row[0], str) else json.loads(row[0])
-    return plan[0]
 
 
-def _nodes(node: dict):
-    yield node
-    for child in node.get("Plans", ()):
-        yield from _nodes(child)
+
+
 
 
 def _claim_params(**extra) -> dict:
@@ -58,11 +45,13 @@ def test_a_claim_reads_only_its_own_queue_whatever_waits_in_others(name, params)
     _fill("slow", 150_000)  # higher priority than default's jobs: sorted first by a global index
     for i in range(5):
         add.enqueue(i, i)
-    plan = _plan(name, _claim_params(**params))
-    scans = [n for n in _nodes(plan["Plan"]) if n.get("Relation Name") == "eventjobs_job"
+    plan = explain(name, _claim_params(**params))
+    scans = [n for n in nodes(plan["Plan"]) if n.get("Relation Name") == "eventjobs_job"
              and "Scan" in n["Node Type"] and n.get("Index Name") != "eventjobs_job_pkey"]
-    assert scans and all(n.get("Index Name") == "eventjobs_job_ready_by_queue" for n in scans), \
-        [(n["Node Type"], n.get("Index Name")) for n in scans]
+    # An index scan, or (as statistics left by autovacuum may choose) a bitmap heap scan
+    # over the same per-queue index.
+    assert scans and all(indexes_of(n) == {"eventjobs_job_ready_by_queue"} for n in scans), \
+        [(n["Node Type"], indexes_of(n)) for n in scans]
     assert sum(n["Actual Rows"] for n in scans) <= 5 * len(scans), scans
     # A handful of pages, not the 150,000-row backlog of 'slow'.
     touched = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
@@ -73,6 +62,6 @@ def test_finished_and_future_jobs_stay_out_of_the_claim():
     _fill("default", 100_000, status="SUCCESSFUL")
     _fill("default", 100_000, status="SCHEDULED")
     add.enqueue(1, 1)
-    plan = _plan("claim_queue", _claim_params(queue="default"))
+    plan = explain("claim_queue", _claim_params(queue="default"))
     touched = plan["Plan"]["Shared Hit Blocks"] + plan["Plan"]["Shared Read Blocks"]
     assert touched < 100, touched
