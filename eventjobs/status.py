@@ -60,6 +60,36 @@ def schedules_status() -> dict:
             for row in rows}
 
 
+def limits_status() -> dict:
+    """{limit key: {task, waiting, ready, running, concurrency, rate}} for every key of a
+    task with `concurrency=` or `rate_limit=` that has jobs waiting, admitted or running:
+    `waiting` are held back for room (LIMITED, counted as READY under "jobs"), `ready`
+    were admitted and wait for a worker. Read through the two partial limit indexes."""
+    from django.db.models import Max
+
+    from eventjobs.jobs.statuses import JobStatus
+    from eventjobs.models import Job
+
+    rows = (Job.objects.using(database_alias())
+            .filter(limit_key__isnull=False,
+                    status__in=[JobStatus.LIMITED, JobStatus.READY, JobStatus.RUNNING])
+            .values("limit_key", "status")
+            .annotate(n=Count("id"), task=Max("task_path"), concurrency=Max("concurrency"),
+                      rate_count=Max("rate_count"), rate_window=Max("rate_window"))
+            .order_by())
+    keys: dict[str, dict] = {}
+    for row in rows:
+        key = keys.setdefault(row["limit_key"], {
+            "task": row["task"], "waiting": 0, "ready": 0, "running": 0,
+            "concurrency": row["concurrency"],
+            "rate": (f"{row['rate_count']}/{row['rate_window']:g}s"
+                     if row["rate_count"] else None)})
+        field = {JobStatus.LIMITED: "waiting", JobStatus.READY: "ready"}.get(row["status"],
+                                                                           "running")
+        key[field] += row["n"]
+    return dict(sorted(keys.items()))
+
+
 def groups_status() -> dict:
     """Filled in by the event half (eventjobs.monitoring), when present."""
     try:
@@ -74,4 +104,4 @@ def collect() -> dict:
 
     return {"version": 1, "jobs": jobs_status(), "workers": workers_status(),
             "groups": groups_status(), "schedules": schedules_status(),
-            "paused_queues": paused_queues()}
+            "paused_queues": paused_queues(), "limits": limits_status()}

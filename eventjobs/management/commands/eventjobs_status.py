@@ -41,6 +41,14 @@ class Command(EventjobsCommand):
             for name, sch in state["schedules"].items():
                 self.stdout.write(f"  {name:<20} {sch['spec']}  last {sch['last_tick'] or '-'}"
                                   f"  next {sch['next_tick'] or '-'}")
+        if state["limits"]:
+            self.stdout.write("Limited tasks (by limit key)")
+            for key, lim in state["limits"].items():
+                bounds = [f"concurrency {lim['concurrency']}"] if lim["concurrency"] else []
+                bounds += [f"rate {lim['rate']}"] if lim["rate"] else []
+                self.stdout.write(f"  {key:<20} {lim['task']}  {', '.join(bounds)}  waiting "
+                                  f"{lim['waiting']}  ready {lim['ready']}  running "
+                                  f"{lim['running']}")
         if state["groups"]:
             self.stdout.write("Consumer groups")
             for name, group in state["groups"].items():
