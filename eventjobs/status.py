@@ -78,15 +78,14 @@ def limits_status() -> dict:
                       rate_count=Max("rate_count"), rate_window=Max("rate_window"))
             .order_by())
     keys: dict[str, dict] = {}
+    fields = {JobStatus.LIMITED.value: "waiting", JobStatus.READY.value: "ready"}
     for row in rows:
-        key = keys.setdefault(row["limit_key"], {
+        key = keys.setdefault(str(row["limit_key"]), {
             "task": row["task"], "waiting": 0, "ready": 0, "running": 0,
             "concurrency": row["concurrency"],
             "rate": (f"{row['rate_count']}/{row['rate_window']:g}s"
                      if row["rate_count"] else None)})
-        field = {JobStatus.LIMITED: "waiting", JobStatus.READY: "ready"}.get(row["status"],
-                                                                           "running")
-        key[field] += row["n"]
+        key[fields.get(str(row["status"]), "running")] += row["n"]
     return dict(sorted(keys.items()))
 
 
