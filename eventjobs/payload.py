@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import sys
 from typing import Any
 
 from eventjobs.conf import eventjobs_settings
@@ -40,7 +42,10 @@ def validate_json(value: Any, where: str) -> None:
         if depth > MAX_DEPTH:
             raise InvalidPayload(f"{path}: nested more than {MAX_DEPTH} levels deep (or "
                                  "circular); pass flatter data")
-        if item is None or isinstance(item, bool | int):
+        if item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            _check_int(item, path)
             continue
         if isinstance(item, float):
             if not math.isfinite(item):
@@ -67,6 +72,35 @@ def validate_json(value: Any, where: str) -> None:
             f"lists, dicts) and load objects inside the {_loaded_in(where)}"
         )
         raise InvalidPayload(f"{path}: {hint}")
+
+
+def _check_int(value: int, path: str) -> None:
+    if value.bit_length() < 10_000:  # fewer than ~3,000 digits: well within Python's limit
+        return
+    try:
+        str(value)
+    except ValueError:
+        raise InvalidPayload(
+            f"{path}: an integer of more than {sys.get_int_max_str_digits():,} digits cannot "
+            "be written as JSON text; pass it as a string") from None
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_INNERMOST = re.compile(r"[\[{][^\[\]{}]*[\]}]")  # a list or dict with no container inside
+
+
+def _shallow(text: str) -> bool:
+    """Whether JSON `text` nests no deeper than MAX_DEPTH (deeper data would make Python's
+    json and Django's TaskResult recurse). Few brackets settle it at once; otherwise the
+    strings are dropped and the innermost containers removed, one level per pass."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return True
+    bare = _STRING.sub("", text)
+    for _ in range(MAX_DEPTH):
+        bare, removed = _INNERMOST.subn("", bare)
+        if not removed:
+            break
+    return "[" not in bare and "{" not in bare
 
 
 def check_text(text: str, path: str) -> None:
@@ -129,12 +163,14 @@ def fast_dumps_each(items: list[Any]) -> list[str] | None:
     a second walk over 20,000 items would cost more than inserting them."""
     try:
         texts = [_ENCODER.encode(item) for item in items]
+        if not all(_shallow(text) for text in texts):
+            return None
         whole = json_array(texts)
         if "\\u0000" in whole or json.loads(whole) != items:
             return None
         whole.encode("utf-8")  # lone surrogates fail here
         return texts
-    except (TypeError, ValueError, UnicodeEncodeError):
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         return None
 
 
@@ -146,11 +182,10 @@ def json_array(texts: list[str]) -> str:
 def _fast_dumps(value: Any) -> str | None:
     """The JSON text when the C serialiser alone shows `value` is exact JSON, else None."""
     try:
-        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False,
-                          default=_refuse)
-        if "\\u0000" in text or json.loads(text) != value:
+        text = _ENCODER.encode(value)
+        if not _shallow(text) or "\\u0000" in text or json.loads(text) != value:
             return None
         text.encode("utf-8")  # lone surrogates fail here
         return text
-    except (TypeError, ValueError, UnicodeEncodeError):
+    except (TypeError, ValueError, UnicodeEncodeError, RecursionError):
         return None

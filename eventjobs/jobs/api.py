@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -53,8 +54,10 @@ def _item_texts(rows: list[list[Any]], pairs: list[tuple[list[Any], dict[str, An
     Each job's arguments must fit EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
     texts = fast_dumps_each(rows)
     if texts is None:  # something is not plain JSON: find it, or accept it (tuples, say)
-        validate_json(pairs, "calls")
-        texts = [dumps(row, "calls") for row in rows]
+        for n, (args, kwargs) in enumerate(pairs):
+            validate_json(args, f"calls[{n}][0]")
+            validate_json(kwargs, f"calls[{n}][1]")
+        texts = [json.dumps(row, separators=(",", ":"), ensure_ascii=False) for row in rows]
     max_bytes = eventjobs_settings().max_payload_bytes
     for n, text in enumerate(texts):
         if len(text) * 4 > max_bytes:  # may be too big: measure args and kwargs apart

@@ -80,3 +80,34 @@ def test_a_bad_job_in_a_batch_is_named_by_its_place_before_any_sql():
     calls = [(("ok",), {}) for _ in range(5)] + [(("ok",), {"tags": {"a", "b"}})]
     with pytest.raises(InvalidPayload, match=r"calls\[5\]\[1\]\['tags'\]: sets are not JSON"):
         eventjobs.enqueue_many(record, calls)  # no django_db: no SQL may run
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [150, 900, 5000])
+def test_deep_nesting_is_refused_on_every_path_before_any_sql(depth):
+    import eventjobs
+    from tests.testapp.tasks import record
+
+    with pytest.raises(InvalidPayload, match="nested more than 100 levels"):
+        dumps(_nested(depth), "args")
+    with pytest.raises(InvalidPayload, match=r"calls\[1\]\[0\].*nested more than 100"):
+        eventjobs.enqueue_many(record, [(("ok",), {}), ((_nested(depth),), {})])
+    with pytest.raises(InvalidPayload, match="nested more than 100 levels"):
+        record.enqueue(_nested(depth))  # no django_db: no SQL may run
+    with pytest.raises(InvalidPayload, match="item 1 data.*nested more than 100"):
+        eventjobs.publish_many([{"type": "ok"}, {"type": "t", "data": _nested(depth)}])
+
+
+def test_nesting_up_to_the_limit_is_accepted():
+    assert dumps(_nested(99), "args") == "[" * 100 + "]" * 100
+
+
+def test_an_integer_too_long_for_json_text_is_refused_with_its_place():
+    with pytest.raises(InvalidPayload, match=r"args\[0\]\['n'\]: an integer of more than"):
+        dumps([{"n": 10 ** 5000}], "args")
