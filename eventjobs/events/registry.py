@@ -11,9 +11,11 @@ import inspect
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from eventjobs.conf import count, seconds_or_zero
 from eventjobs.events.partitions import type_matcher
 
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
@@ -90,8 +92,10 @@ def consumer(group: str, types: str | Iterable[str] | None = None, *, max_attemp
         raise ImproperlyConfigured(f"consumer group name {group!r}: use 1-200 letters, digits "
                                    "and _ . : -")
     normalised = _normalise_types(types)
-    if int(max_attempts) < 1:
-        raise ImproperlyConfigured("max_attempts counts the first run; it must be at least 1")
+    max_attempts = _option("max_attempts", max_attempts, count(1),
+                           "it counts the first run")
+    retry_backoff = _option("retry_backoff", retry_backoff, seconds_or_zero,
+                            "seconds before the first retry, doubling after")
     if start not in STARTS:
         raise ImproperlyConfigured(f"start must be one of {STARTS}, got {start!r}")
 
@@ -104,12 +108,19 @@ def consumer(group: str, types: str | Iterable[str] | None = None, *, max_attemp
                                        f"({entry.start!r} vs {start!r})")
         if start != "earliest":
             entry.start = start
-        handler = Handler(group, func, normalised, int(max_attempts), float(retry_backoff), path)
+        handler = Handler(group, func, normalised, max_attempts, retry_backoff, path)
         # A module imported twice (e.g. under two names) must not register twice.
         entry.handlers = [h for h in entry.handlers if h.path != path] + [handler]
         return func
 
     return register
+
+
+def _option(name: str, value: Any, parse: Callable[[Any], Any], meaning: str) -> Any:
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"@consumer({name}=...): {name} {exc} ({meaning})") from None
 
 
 def _refuse_async(func: Callable, group: str, path: str) -> None:

@@ -12,7 +12,7 @@ from django.db import IntegrityError, connections, transaction
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.signals import task_enqueued
 
-from eventjobs.conf import eventjobs_settings
+from eventjobs.conf import count, eventjobs_settings
 from eventjobs.db import session_cursor
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs import store as jobstore
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from eventjobs.backends import PostgresBackend
 
 logger = logging.getLogger("eventjobs.jobs")
+MAX_EXTRA_ATTEMPTS = 1_000_000
 
 
 def _backend(task: Task | None = None, alias: str = "default") -> PostgresBackend:
@@ -114,8 +115,10 @@ def retry_job(*result_ids: str | int, extra_attempts: int = 1, backend: str = "d
     so is a unique job whose duplicate is waiting or running (it would run twice): both are
     logged. Ids that no job has raise JobNotFound, and then nothing is retried.
     """
-    if extra_attempts < 1:
-        raise ValueError("extra_attempts must be at least 1")
+    try:  # bounded so that max_attempts (attempts so far + extra) fits its column
+        count(1, MAX_EXTRA_ATTEMPTS)(extra_attempts)
+    except ValueError as exc:
+        raise ValueError(f"extra_attempts {exc}") from None
     tasks_backend = _backend(alias=backend)
     ids = [int(i) for i in result_ids]
     _require_existing(tasks_backend.database, ids)

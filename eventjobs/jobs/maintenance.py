@@ -69,6 +69,8 @@ def prune_jobs(status: str, age_seconds: float, batch: int = 5000,
 
     if status not in (JobStatus.SUCCESSFUL, JobStatus.FAILED):
         raise ValueError("only SUCCESSFUL or FAILED jobs can be pruned")
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a whole number of at least 1, got {batch!r}")
     alias = database_alias()
     total = 0
     while True:

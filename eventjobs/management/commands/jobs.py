@@ -14,7 +14,7 @@ from django.tasks.exceptions import InvalidTaskBackend
 
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs.api import cancel_job, retry_job
-from eventjobs.management.base import EventjobsCommand, Progress
+from eventjobs.management.base import EventjobsCommand, Progress, positive_int
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -56,7 +56,7 @@ class Command(EventjobsCommand):
                              help="Print a JSON list, one object per job.")
         retry = self.add_subcommand(sub, "retry", "Put FAILED jobs back to READY.")
         self._ids(retry, "--all-failed", "Every FAILED job (narrow with --task, --queue).")
-        retry.add_argument("--extra-attempts", type=int, default=1, metavar="N",
+        retry.add_argument("--extra-attempts", type=positive_int, default=1, metavar="N",
                            help="Attempts added to each job (default: %(default)s).")
         cancel = self.add_subcommand(sub, "cancel", "Cancel jobs that have not started.")
         self._ids(cancel, "--all-waiting", "Every job not started yet (narrow with --task, "

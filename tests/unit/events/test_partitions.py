@@ -1,6 +1,8 @@
 """Pure parts of the event half: positions, partitions, type patterns, validation."""
 
 
+import re
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -72,6 +74,19 @@ def test_bad_events_raise_before_any_sql(kwargs):
         eventjobs.publish(**kwargs)
     with pytest.raises(InvalidPayload):
         eventjobs.publish_many([{"type": "ok"}, kwargs])
+
+
+@pytest.mark.parametrize("options,fragment", [
+    ({"max_attempts": "3"}, "max_attempts must be a whole number, got '3'"),
+    ({"max_attempts": 2 ** 40}, "max_attempts must be between 1 and 2147483647"),
+    ({"max_attempts": True}, "max_attempts must be a whole number"),
+    ({"retry_backoff": float("nan")}, "retry_backoff must be a finite number"),
+    ({"retry_backoff": -1}, "retry_backoff must be 0 or more seconds"),
+    ({"retry_backoff": "2"}, "retry_backoff must be a number of seconds"),
+])
+def test_consumer_options_are_checked_at_decoration_with_what_to_fix(options, fragment):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(fragment)):
+        consumer("g", **options)
 
 
 def test_consumer_decorator_validates():
