@@ -58,9 +58,14 @@ class Proc:
 
 @pytest.fixture
 def db_url(transactional_db) -> str:
-    """DATABASE_URL of the test database, for subprocesses."""
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    """DATABASE_URL of the test database, for subprocesses: the suite's own URL (with any
+    password and options it carries) naming the test database instead."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tests.settings import DEFAULT_DATABASE_URL
+
+    url = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ TEMPLATES = [{
     ]},
 }]
 
-DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/eventjobs")}
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/eventjobs"
+DATABASES = {"default": env.db("DATABASE_URL", default=DEFAULT_DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = None
 # One test database per pytest run, so parallel runs on one server do not collide.
 DATABASES["default"]["TEST"] = {
