@@ -41,9 +41,15 @@ def connection_params(alias: str) -> dict[str, Any]:
         raise ImproperlyConfigured(f"eventjobs needs PostgreSQL; database {alias!r} is "
                                    f"{wrapper.vendor}")
     params = {k: v for k, v in wrapper.get_connection_params().items() if k not in _DJANGO_ONLY}
+    return {**link_options(), **params}
+
+
+def link_options() -> dict[str, Any]:
+    """libpq's connect timeout and TCP keepalives from EVENTJOBS: a server that vanished
+    (a failover, a cut network) fails a connection within seconds instead of minutes."""
     conf = eventjobs_settings()
     keepalive = max(1, round(conf.keepalive_seconds))
-    defaults = {
+    return {
         "connect_timeout": max(2, round(conf.connect_timeout_seconds)),
         "keepalives": 1,
         "keepalives_idle": keepalive,
@@ -52,7 +58,15 @@ def connection_params(alias: str) -> dict[str, Any]:
         # Unacknowledged writes (a peer that vanished mid-statement) fail after this.
         "tcp_user_timeout": keepalive * 2 * 1000,
     }
-    return {**defaults, **params}
+
+
+def add_link_options(alias: str) -> None:
+    """Give Django's own connection `alias` in this process eventjobs' link options (the
+    project's OPTIONS win). For a worker child, which claims, waits for NOTIFY and runs its
+    tasks on Django's connection; no statement timeout is added, as tasks' queries run there."""
+    options = connections[alias].settings_dict.setdefault("OPTIONS", {})
+    for name, value in link_options().items():
+        options.setdefault(name, value)
 
 
 def connect(params: dict[str, Any], application_name: str, *,

@@ -24,7 +24,7 @@ from django.db import InterfaceError as DjangoInterfaceError
 from django.db import OperationalError as DjangoOperationalError
 from django.db import connections
 
-from eventjobs.db import database_now, django_connection
+from eventjobs.db import add_link_options, database_now, django_connection
 from eventjobs.jobs import store as jobstore
 
 logger = logging.getLogger("eventjobs.worker")
@@ -45,6 +45,8 @@ class WorkerSession:
         # A connection given by the caller (the test helpers': their own, in their
         # transaction) is used as it is: no set-up, and its errors propagate.
         self.given = given
+        if given is None:
+            add_link_options(database)
         self.outer_atomics: dict[str, int] = {}  # atomic blocks open before the job began
         self.conn: psycopg.Connection | None = given
         self.clock_offset = 0.0  # database clock minus ours, in seconds

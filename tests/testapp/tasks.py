@@ -42,6 +42,17 @@ def leave_transaction_open():
     _record("leaked")
 
 
+@task
+def connection_link_options():
+    """The libpq keepalive parameters of the connection this task's ORM queries use."""
+    from django.db import connection
+
+    connection.ensure_connection()
+    parameters = connection.connection.info.get_parameters()
+    return {name: parameters.get(name) for name in ("keepalives", "keepalives_idle",
+                                                   "tcp_user_timeout")}
+
+
 @task(priority=10)
 def record_high(key):
     _record(key)
