@@ -27,6 +27,7 @@ from eventjobs.events import store
 from eventjobs.events.dispatch import ConnectionLost
 from eventjobs.events.link import Link, harden_batch_connection
 from eventjobs.events.monitoring import held_back_by
+from eventjobs.events.partitions import position_in_words
 from eventjobs.events.registry import Group
 from eventjobs.events.runner import HANDLED, WAIT, GroupRunner
 from eventjobs.events.watchdog import BatchClock, install_alarm, start_watchdog
@@ -37,6 +38,7 @@ logger = logging.getLogger("eventjobs.consume")
 EXIT_HELD_BACK = 3
 # What a lost or restarting database raises; the loop reconnects instead of exiting.
 DATABASE_ERRORS = (psycopg.Error, DjangoDatabaseError, ConnectionLost)
+PROGRESS_SECONDS = 5.0  # while a group works through a backlog, log its count and rate this often
 
 
 class ConsumeProcess:
@@ -61,6 +63,8 @@ class ConsumeProcess:
                         for n, group in enumerate(groups)]
         self.system_id: int | None = None
         self.announced = False
+        self.progress_at = time.monotonic() + PROGRESS_SECONDS
+        self.progress_from = {runner.name: 0 for runner in self.runners}
         self.shutdown = TwoStepShutdown("consume", on_first=self._first_signal,
                                         on_second=self._now)
 
@@ -89,6 +93,7 @@ class ConsumeProcess:
                     return 0
                 busy, wake_at = self._step()
                 if busy:
+                    self._progress()
                     continue
                 if self.burst and all(runner.burst_done() for runner in self.runners):
                     logger.info("consume --burst: every event committed before the start is "
@@ -149,6 +154,22 @@ class ConsumeProcess:
                 wake_at = min(wake_at, runner.wait_until)
             wake_at = min(wake_at, runner.next_heartbeat)
         return busy, wake_at
+
+    def _progress(self) -> None:
+        """A long run (a backlog, a reset that re-delivers the log) says how it goes."""
+        now = time.monotonic()
+        if now < self.progress_at:
+            return
+        seconds = now - self.progress_at + PROGRESS_SECONDS
+        for runner in self.runners:
+            done = runner.handled - self.progress_from.get(runner.name, 0)
+            if done:
+                logger.info("consume: group %s handled %s events in %.0fs (%s/s), %s in all; "
+                            "now %s", runner.name, f"{done:,}", seconds,
+                            f"{done / seconds:,.0f}", f"{runner.handled:,}",
+                            position_in_words(runner.low()))
+            self.progress_from[runner.name] = runner.handled
+        self.progress_at = now + PROGRESS_SECONDS
 
     def _held_back(self) -> int:
         behind = [r for r in self.runners if not r.burst_done()]
