@@ -121,8 +121,10 @@ def _seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+# concurrency: a LIMITED job's status text names its kind of limit (status_text).
 LIST_COLUMNS = ("id", "task_path", "queue", "status", "priority", "attempt", "max_attempts",
-                "run_after", "enqueued_at", "started_at", "last_attempted_at", "finished_at")
+                "run_after", "enqueued_at", "started_at", "last_attempted_at", "finished_at",
+                "concurrency")
 
 
 @admin.register(Job)
