@@ -262,7 +262,9 @@ class JobAdmin(EventjobsAdmin):
         offered = []
         if job.status == JobStatus.FAILED and self.has_retry_permission(request):
             offered.append(("retry_jobs", "Retry this job"))
-        if (job.status in (JobStatus.READY, JobStatus.SCHEDULED)
+        # Every status cancel_waiting cancels: not started, whether due, not yet due or
+        # waiting under a limit.
+        if (job.status in (JobStatus.READY, JobStatus.SCHEDULED, JobStatus.LIMITED)
                 and self.has_cancel_permission(request)):
             offered.append(("cancel_jobs", "Cancel this job"))
         return offered
