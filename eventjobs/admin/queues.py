@@ -3,10 +3,13 @@ every schedule's last and next tick (issue 13's visibility)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.tasks import task_backends
 
 from eventjobs.admin.common import EventjobsAdmin, exact_time, log_changes
 from eventjobs.conf import database_alias
@@ -17,14 +20,28 @@ if TYPE_CHECKING:
     from django.db.models import QuerySet
     from django.http import HttpResponse
 
+    from eventjobs.backends import PostgresBackend
+
 
 def _configured_queues() -> set[str]:
-    from django.tasks import task_backends
-
     from eventjobs.backends import PostgresBackend
 
     return {q for backend in task_backends.all() if isinstance(backend, PostgresBackend)
             for q in backend.queues}
+
+
+def _backend_for(name: str, database: str, pause: bool) -> str | None:
+    """The TASKS alias to switch queue `name` through: a backend of this database whose
+    QUEUES has it (or that serves every queue); to resume, else any backend of this
+    database (resume_queues takes a paused queue since removed from QUEUES). None: no
+    backend can, and no worker claims the queue's jobs anyway."""
+    from eventjobs.backends import PostgresBackend
+
+    backends: list[PostgresBackend] = [
+        b for b in task_backends.all() if isinstance(b, PostgresBackend) and b.database == database]
+    serving = [b for b in backends if not b.queues or name in b.queues]
+    chosen = serving or ([] if pause else backends)
+    return chosen[0].alias if chosen else None
 
 
 @admin.register(Queue)
@@ -74,11 +91,30 @@ class QueueAdmin(EventjobsAdmin):
 
     def _switch(self, request: HttpRequest, queryset: QuerySet[Queue], pause: bool) -> None:
         changing = list(queryset.exclude(paused=pause))
-        if changing:
-            (pause_queues if pause else resume_queues)(*[q.name for q in changing])
-            log_changes(request, changing, "Paused the queue" if pause else "Resumed the queue")
+        by_backend: dict[str, list[Queue]] = defaultdict(list)
+        for queue in changing:
+            alias = _backend_for(queue.name, queryset.db, pause)
+            if alias is None:
+                self.message_user(request, f"Left {queue.name} alone: no eventjobs task "
+                                  "backend has it in its QUEUES, so no worker claims its "
+                                  "jobs.", messages.ERROR)
+            else:
+                by_backend[alias].append(queue)
+        switched: list[Queue] = []
+        for alias, queues in by_backend.items():
+            names = [q.name for q in queues]
+            try:
+                (pause_queues if pause else resume_queues)(*names, backend=alias)
+            except (ValueError, TypeError, ImproperlyConfigured) as exc:  # e.g. bad OPTIONS
+                self.message_user(request, f"Left {', '.join(names)} alone: {exc}",
+                                  messages.ERROR)
+            else:
+                switched += queues
+        if switched:
+            switched.sort(key=lambda q: q.name)
+            log_changes(request, switched, "Paused the queue" if pause else "Resumed the queue")
             self.message_user(request, f"{'Paused' if pause else 'Resumed'} "
-                              f"{', '.join(q.name for q in changing)}.", messages.SUCCESS)
+                              f"{', '.join(q.name for q in switched)}.", messages.SUCCESS)
         unchanged = queryset.count() - len(changing)
         if unchanged:
             self.message_user(request, f"{unchanged} already {'paused' if pause else 'running'}.",
