@@ -17,6 +17,7 @@ from eventjobs.jobs.queues import pause_queues, resume_queues
 from eventjobs.models import Queue, Schedule
 
 if TYPE_CHECKING:
+    from django.contrib.admin.views.main import ChangeList
     from django.db.models import QuerySet
     from django.http import HttpResponse
 
@@ -49,15 +50,33 @@ class QueueAdmin(EventjobsAdmin):
     """One row per queue (the configured ones, and any ever paused): paused or not."""
 
     list_display = ("name", "state", "since")
+    list_display_links = None  # a queue's page would show nothing more than its row
     ordering = ("name",)
+    # Queues are few: one page, in name order, so the queues that have no row in the
+    # table (get_changelist_instance) merge in their place.
+    sortable_by = ()
+    list_per_page = 1000
     actions = ["pause_queues", "resume_queues"]
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        # A configured queue has no row until it is first switched, and a GET writes
+        # nothing: list it unsaved, running (a row's default).
+        have = set(self.get_queryset(request).values_list("name", flat=True))
+        missing = [Queue(name=name) for name in _configured_queues() - have]
+        if missing:
+            changelist.result_list = sorted([*changelist.result_list, *missing],
+                                            key=lambda queue: queue.name)
+            changelist.result_count += len(missing)
+        return changelist
 
     def changelist_view(self, request: HttpRequest,
                         extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        # A configured queue has no row until it is first paused: show it anyway (an
-        # idempotent insert; the row's default is "not paused").
-        Queue.objects.using(database_alias()).bulk_create(
-            [Queue(name=name) for name in _configured_queues()], ignore_conflicts=True)
+        if request.method == "POST" and self.has_pause_permission(request):
+            # An action may select a configured queue listed without a row: give it its
+            # row first (idempotent; not paused), so the action finds it.
+            Queue.objects.using(database_alias()).bulk_create(
+                [Queue(name=name) for name in _configured_queues()], ignore_conflicts=True)
         return super().changelist_view(request, extra_context)
 
     @admin.display(description="state", ordering="paused")
@@ -66,6 +85,8 @@ class QueueAdmin(EventjobsAdmin):
 
     @admin.display(description="since", ordering="updated_at")
     def since(self, queue: Queue) -> str:
+        if queue._state.adding:  # listed without a row: never switched
+            return "—"
         return exact_time(queue.updated_at, with_zone=True)
 
     def has_add_permission(self, request: HttpRequest) -> bool:

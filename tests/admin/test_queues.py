@@ -7,6 +7,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from eventjobs.models import Queue
+from tests.admin.conftest import action_choices
 
 pytestmark = pytest.mark.django_db
 
@@ -18,6 +19,17 @@ def pauser(as_user):
 
 def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
+
+
+def test_the_list_shows_configured_queues_without_writing_a_row(pauser, as_user):
+    response = pauser.get("/admin/eventjobs/queue/")
+    assert [q.name for q in response.context["cl"].result_list] == ["default", "other"]
+    assert "pause_queues" in action_choices(response)
+    page = response.content.decode()
+    assert 'name="_selected_action" value="other"' in page and "running" in page
+    assert not Queue.objects.exists()  # a GET writes nothing
+    as_user("eventjobs.view_queue").action("queue", "pause_queues", ["other"])
+    assert not Queue.objects.exists()  # nor does a POST of one who may not switch queues
 
 
 def test_a_configured_queue_that_has_no_row_yet_is_paused_from_the_list(pauser):
