@@ -41,11 +41,14 @@ def job_metrics() -> Iterator[GaugeMetricFamily]:
 
     figures = job_figures(FINISHED_WINDOW)
     jobs = _gauge("jobs", "Jobs by queue and status (READY includes deferred and retrying "
-                          "jobs; SUCCESSFUL jobs are history and are not counted).",
-                  ["queue", "status"])
-    due = _gauge("jobs_due", "READY jobs due now, waiting for a worker.", ["queue"])
+                          "jobs and jobs waiting under a limit; SUCCESSFUL jobs are history "
+                          "and are not counted).", ["queue", "status"])
+    due = _gauge("jobs_due", "READY jobs due now, waiting for a worker or for room under "
+                             "their task's concurrency or rate limit.", ["queue"])
+    limited = _gauge("jobs_limited", "Of the due jobs, those waiting for room under their "
+                                     "task's concurrency or rate limit.", ["queue"])
     oldest = _gauge("oldest_ready_age_seconds", "How long the longest-waiting due job has "
-                    "waited (0 when none waits).", ["queue"])
+                    "waited, under a limit or not (0 when none waits).", ["queue"])
     finished = _gauge("jobs_finished_last_5m", "Jobs that finished in the last 5 minutes, by "
                       "outcome.", ["queue", "status"])
     for name, q in figures.queues.items():
@@ -53,10 +56,11 @@ def job_metrics() -> Iterator[GaugeMetricFamily]:
         jobs.add_metric([name, "RUNNING"], q.running)
         jobs.add_metric([name, "FAILED"], q.failed)
         due.add_metric([name], q.ready)
+        limited.add_metric([name], q.limited)
         oldest.add_metric([name], figures.oldest_ready_seconds(name) or 0.0)
         finished.add_metric([name, "SUCCESSFUL"], q.succeeded_recently)
         finished.add_metric([name, "FAILED"], q.failed_recently)
-    yield from (jobs, due, oldest, finished)
+    yield from (jobs, due, limited, oldest, finished)
 
 
 def group_metrics() -> Iterator[GaugeMetricFamily]:

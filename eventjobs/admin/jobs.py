@@ -121,8 +121,10 @@ def _seconds(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
+# concurrency: a LIMITED job's status text names its kind of limit (status_text).
 LIST_COLUMNS = ("id", "task_path", "queue", "status", "priority", "attempt", "max_attempts",
-                "run_after", "enqueued_at", "started_at", "last_attempted_at", "finished_at")
+                "run_after", "enqueued_at", "started_at", "last_attempted_at", "finished_at",
+                "concurrency")
 
 
 @admin.register(Job)
@@ -260,7 +262,9 @@ class JobAdmin(EventjobsAdmin):
         offered = []
         if job.status == JobStatus.FAILED and self.has_retry_permission(request):
             offered.append(("retry_jobs", "Retry this job"))
-        if (job.status in (JobStatus.READY, JobStatus.SCHEDULED)
+        # Every status cancel_waiting cancels: not started, whether due, not yet due or
+        # waiting under a limit.
+        if (job.status in (JobStatus.READY, JobStatus.SCHEDULED, JobStatus.LIMITED)
                 and self.has_cancel_permission(request)):
             offered.append(("cancel_jobs", "Cancel this job"))
         return offered

@@ -1,9 +1,9 @@
 """What the job half looks like right now, for the admin overview and /metrics.
 
 Every figure is read through an index, so it stays cheap on a table of millions:
-waiting, running and failed jobs are counted through their partial indexes, and
-finished jobs only within a recent window (through the finished_at index), never by a
-full COUNT(*). All times come from the database clock.
+waiting (READY, LIMITED, SCHEDULED), running and failed jobs are counted through their
+partial indexes, and finished jobs only within a recent window (through the finished_at
+index), never by a full COUNT(*). All times come from the database clock.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from django.tasks import task_backends
 from eventjobs.conf import database_alias
 from eventjobs.models import Job, JobStatus
 
-# Counted exactly, each through its own partial index (FAILED: eventjobs_job_failed).
-INDEXED_STATUSES = (JobStatus.READY, JobStatus.SCHEDULED, JobStatus.RUNNING, JobStatus.FAILED)
+# Counted exactly, each through its own partial index (FAILED: eventjobs_job_failed,
+# LIMITED: eventjobs_job_limited). Every status but SUCCESSFUL: a waiting job left out
+# would make its queue look empty.
+INDEXED_STATUSES = (JobStatus.READY, JobStatus.LIMITED, JobStatus.SCHEDULED,
+                    JobStatus.RUNNING, JobStatus.FAILED)
 
 
 @dataclass
@@ -28,7 +31,8 @@ class QueueFigures:
     """One queue: jobs by state, the oldest due job and the last window's outcomes."""
 
     queue: str
-    ready: int = 0  # due now, waiting for a worker
+    ready: int = 0  # due now, waiting for a worker or for room under a limit (READY to users)
+    limited: int = 0  # of those, the LIMITED ones: waiting for room under a task's limit
     scheduled: int = 0  # READY later: deferred, or waiting for a retry's backoff
     running: int = 0
     failed: int = 0  # all FAILED jobs kept (the jobs' dead-letter queue)
@@ -91,8 +95,14 @@ def job_figures(window: timedelta = timedelta(hours=1)) -> JobFigures:
         figures.queues[queue] = QueueFigures(queue)
     for queue, state, n, first in _state_counts(alias):
         q = figures.queues.setdefault(queue, QueueFigures(queue))
-        if state == JobStatus.READY:
-            q.ready, q.oldest_ready_since = n, first
+        if state in (JobStatus.READY, JobStatus.LIMITED):
+            # Both are due and waiting; users see both as READY (as eventjobs_status does).
+            q.ready += n
+            if state == JobStatus.LIMITED:
+                q.limited = n
+            if first is not None and (q.oldest_ready_since is None
+                                      or first < q.oldest_ready_since):
+                q.oldest_ready_since = first
         elif state == JobStatus.SCHEDULED:
             q.scheduled, q.next_scheduled_at = n, first
         elif state == JobStatus.RUNNING:

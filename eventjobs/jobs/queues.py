@@ -32,9 +32,11 @@ def _backend(alias: str) -> PostgresBackend:
     return backend
 
 
-def _check_names(backend: PostgresBackend, names: Iterable[str]) -> list[str]:
+def _check_names(backend: PostgresBackend, names: Iterable[str],
+                 also: Iterable[str] = ()) -> list[str]:
+    """The names, once each; ValueError for none, or for one neither in QUEUES nor `also`."""
     names = list(dict.fromkeys(names))
-    unknown = sorted(set(names) - backend.queues) if backend.queues else []
+    unknown = sorted(set(names) - backend.queues - set(also)) if backend.queues else []
     if not names or unknown:
         raise ValueError(f"unknown queue(s) {unknown or names}; TASKS[{backend.alias!r}]"
                          f"['QUEUES'] is {sorted(backend.queues)}")
@@ -47,16 +49,21 @@ def pause_queues(*names: str, backend: str = "default") -> list[str]:
 
 
 def resume_queues(*names: str, backend: str = "default") -> list[str]:
-    """Let these queues' jobs be claimed again, waking idle workers; returns the names."""
+    """Let these queues' jobs be claimed again, waking idle workers; returns the names.
+
+    A queue paused and since removed from QUEUES can be resumed too: otherwise nothing
+    could ever lift its pause, and its jobs would stay unclaimed if it came back."""
     return _set_paused(_backend(backend), names, paused=False)
 
 
 def _set_paused(backend: PostgresBackend, names: Iterable[str], paused: bool) -> list[str]:
-    names = _check_names(backend, names)
     # One transaction: every queue switches together, and the NOTIFY of a resume is sent
     # when the switch is visible to the claims it wakes.
     with transaction.atomic(using=backend.database), \
             connections[backend.database].cursor() as cursor:
+        paused_now = set() if paused else {
+            name for name, is_paused, _ in jobstore.queue_states(cursor) if is_paused}
+        names = _check_names(backend, names, also=paused_now)
         for name in names:
             jobstore.set_queue_paused(cursor, name, paused,
                                       notify=not paused and backend.job_options.listen)

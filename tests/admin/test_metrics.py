@@ -71,3 +71,25 @@ def test_a_short_token_is_refused_with_the_settings_name(settings):
     settings.EVENTJOBS = {"METRICS_TOKEN": "short"}
     with pytest.raises(ImproperlyConfigured, match="METRICS_TOKEN"):
         eventjobs_settings()
+
+
+def test_jobs_waiting_under_a_limit_are_due_ready_jobs_as_eventjobs_status_counts_them():
+    from eventjobs.status import jobs_status
+    from tests.testapp.tasks import per_account
+
+    for n in range(5):
+        per_account.enqueue(n, account="acct-1")  # concurrency 1 per account: they wait LIMITED
+    JobFactory(status="LIMITED", queue="other", limit_key="k", concurrency=1,
+               run_after=timezone.now() - timedelta(seconds=120))
+    JobFactory(status="SCHEDULED", run_after=timezone.now() + timedelta(hours=1))
+    JobFactory(status="RUNNING")
+    JobFactory(failed=True)
+    m = scrape()
+    assert m[("eventjobs_jobs_due", (("queue", "default"),))] == 5
+    assert m[("eventjobs_jobs_limited", (("queue", "default"),))] == 5
+    assert m[("eventjobs_oldest_ready_age_seconds", (("queue", "other"),))] >= 115
+    for queue, counts in jobs_status().items():
+        for status in ("READY", "RUNNING", "FAILED"):
+            assert m[("eventjobs_jobs", (("queue", queue), ("status", status)))] \
+                == counts[status], (queue, status)
+    assert jobs_status()["default"]["READY"] == 6

@@ -177,3 +177,22 @@ def test_a_limited_job_reads_as_ready_waiting_under_its_limit(as_user):
     text = page.content.decode()
     assert "READY (waiting under its concurrency limit)" in text
     assert "at most 2 at once" in text
+
+
+def test_jobs_waiting_under_a_limit_count_as_due_on_the_overview(admin_client_):
+    from tests.testapp.tasks import per_account
+
+    for n in range(4):
+        per_account.enqueue(n, account="acct-1")  # concurrency 1 per account: they wait LIMITED
+    JobFactory(status="LIMITED", queue="other", limit_key="k", concurrency=1,
+               run_after=timezone.now() - timedelta(minutes=5))
+    assert Job.objects.filter(status="LIMITED").count() == 5
+    response = admin_client_.get("/admin/eventjobs/overview/")
+    rows = {row["queue"]: row for row in response.context["queues"]}
+    assert rows["default"]["figures"].ready == 4 and rows["other"]["figures"].ready == 1
+    assert rows["default"]["figures"].limited == 4 and rows["other"]["figures"].limited == 1
+    # A queue starved under its limit is not "nothing waiting".
+    assert rows["other"]["oldest_ready_seconds"] >= 290
+    cards = {c["label"]: c for c in response.context["alarms"]}
+    assert cards["longest wait of a due job"]["alarm"]
+    assert "1 under a limit" in response.content.decode()

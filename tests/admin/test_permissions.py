@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.utils import timezone
 
 from eventjobs.events import control
 from eventjobs.models import ConsumerGroup, Cursor, DeadLetter, Job, Queue
@@ -128,6 +130,28 @@ def test_detail_pages_offer_buttons_only_with_the_permission(as_user):
     assert "Retry this job" not in as_user("eventjobs.view_job").get(url).content.decode()
     assert "Retry this job" in as_user("eventjobs.view_job", "eventjobs.retry_job").get(
         url).content.decode()
+
+
+@pytest.mark.parametrize("waiting", [
+    {"status": "READY"},
+    {"status": "SCHEDULED", "run_after": timezone.now() + timedelta(hours=1)},
+    {"status": "LIMITED", "limit_key": "k", "concurrency": 1},  # waiting under its limit
+], ids=lambda w: w["status"])
+def test_a_job_that_has_not_started_offers_cancel_and_the_button_cancels_it(as_user, waiting):
+    job = JobFactory(**waiting)
+    url = f"/admin/eventjobs/job/{job.pk}/change/"
+    assert "Cancel this job" not in as_user("eventjobs.view_job").get(url).content.decode()
+    client = as_user("eventjobs.view_job", "eventjobs.cancel_job")
+    assert "Cancel this job" in client.get(url).content.decode()
+    # What the button posts.
+    response = client.post_form("/admin/eventjobs/job/", {
+        "action": "cancel_jobs", "index": 0, "_selected_action": str(job.pk),
+        "_return_to": url}, follow=True)
+    assert response.redirect_chain[-1][0] == url
+    assert Job.objects.get(pk=job.pk).status == "FAILED"
+    running = JobFactory(status="RUNNING", attempt=1)
+    page = client.get(f"/admin/eventjobs/job/{running.pk}/change/").content.decode()
+    assert "Cancel this job" not in page
 
 
 def test_the_overview_shows_only_what_the_user_may_view(as_user):

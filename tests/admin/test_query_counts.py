@@ -15,7 +15,10 @@ pytestmark = pytest.mark.django_db
 
 def _jobs(start, n):
     JobFactory.create_batch(n // 2, failed=True)
-    JobFactory.create_batch(n - n // 2, status="RUNNING", attempt=1, worker_ids=["w:1:a"])
+    JobFactory.create_batch(n // 4, status="RUNNING", attempt=1, worker_ids=["w:1:a"])
+    # Their status text names their limit: read with the row, not per row.
+    JobFactory.create_batch(n - n // 2 - n // 4, status="LIMITED", limit_key="k",
+                            concurrency=1)
 
 
 def _events(start, n):

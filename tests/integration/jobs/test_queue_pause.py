@@ -68,3 +68,13 @@ def test_status_json_shows_paused_queues_and_schedules_and_keeps_its_keys():
     text = StringIO()
     call_command("eventjobs_status", stdout=text)
     assert "PAUSED" in text.getvalue()
+
+
+def test_a_paused_queue_removed_from_settings_can_be_resumed_but_not_paused_again():
+    Queue.objects.create(name="gone", paused=True)  # paused, then taken out of QUEUES
+    assert "Resumed: gone" in run("resume", "gone")
+    assert not Queue.objects.get(name="gone").paused
+    with pytest.raises(CommandError, match=r"unknown queue\(s\) \['gone'\]"):
+        run("pause", "gone")  # a typo-like name: still refused
+    with pytest.raises(CommandError, match=r"unknown queue\(s\) \['gone'\]"):
+        run("resume", "gone")  # not paused any more: unknown again
