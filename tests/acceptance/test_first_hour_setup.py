@@ -4,9 +4,12 @@ with a settings module that has the mistake."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.first_hour import empty_database, lines_with, manage
 
 pytestmark = pytest.mark.acceptance
@@ -21,6 +24,32 @@ EVERY_COMMAND = [
     ("consumer_group", "pause", "ledger"),
     ("jobs", "list"),
 ]
+
+
+def find_python(python: str) -> subprocess.CompletedProcess:
+    """.ci/find-python (what `make` uses to make .venv) with PYTHON set."""
+    return subprocess.run([str(ROOT / ".ci" / "find-python")], env={**os.environ, "PYTHON": python},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_find_python_uses_the_python_named_by_PYTHON():
+    found = find_python(sys.executable)  # this suite's Python, a 3.12+ by the project's rules
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == sys.executable
+
+
+@pytest.mark.parametrize("kind", ["missing", "too old"])
+def test_find_python_refuses_a_PYTHON_that_is_not_a_312(tmp_path, kind):
+    python = tmp_path / "python3.11"
+    if kind == "too old":
+        # Stands for an old interpreter: it runs, but fails find-python's version test.
+        python.write_text("#!/bin/sh\nexit 1\n")
+        python.chmod(0o755)
+    found = find_python(str(python))
+    assert found.returncode == 1
+    assert found.stdout == ""  # no other interpreter is offered in its place
+    [line] = found.stderr.splitlines()
+    assert f"PYTHON={python}" in line and ">= 3.12" in line
 
 
 @pytest.fixture
