@@ -128,6 +128,21 @@ def test_typos_get_a_warning_naming_the_closest_key():
     assert "EVENTJOBS['LISTEN']" in listen
 
 
+def test_misspelt_keys_of_a_tasks_entry_get_a_warning_naming_the_closest_key():
+    result = manage("check", settings="tests.first_hour_settings.typos")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    [queue] = lines_with(output, "'QUEUE'")
+    assert "eventjobs.W007" in queue and "TASKS['default'] has an unknown key" in queue
+    assert "did you mean 'QUEUES'?" in queue
+    [option] = lines_with(output, "'OPTION'")
+    assert "eventjobs.W007" in option and "TASKS['reports']" in option
+    assert "did you mean 'OPTIONS'?" in option
+    # The hint lists the keys that are read: Django's and the backend's own DATABASE.
+    assert lines_with(output, "Known keys: BACKEND, QUEUES, OPTIONS, DATABASE.")
+    assert output.count("eventjobs.W007") == 4, output  # these two, LEASE_SECOND, PARTITION
+
+
 def test_invalid_values_are_check_errors_not_a_crash():
     result = manage("check", settings="tests.first_hour_settings.bad_values")
     output = result.stdout + result.stderr
