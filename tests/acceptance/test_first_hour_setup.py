@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.first_hour import empty_database, lines_with, manage
+from tests.server import database_exists, settings_server
 
 pytestmark = pytest.mark.acceptance
 
@@ -56,6 +57,16 @@ def test_find_python_refuses_a_PYTHON_that_is_not_a_312(tmp_path, kind):
 def unmigrated_db():
     with empty_database(f"fh_unmigrated_{os.getpid()}") as url:
         yield url
+
+
+def test_the_helpers_use_the_server_DATABASE_URL_names(unmigrated_db):
+    assert database_exists(unmigrated_db.rsplit("/", 1)[1])
+    with settings_server() as conn:
+        where = (conn.info.host, conn.info.port)
+    shown = manage("shell", "-v", "0", "-c", "from django.db import connection as c; "
+                   "c.ensure_connection(); print(c.connection.info.host, c.connection.info.port)")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == [where[0], str(where[1])]
 
 
 @pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: c[0])
