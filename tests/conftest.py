@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.server import database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,9 +60,9 @@ class Proc:
 
 @pytest.fixture
 def db_url(transactional_db) -> str:
-    """DATABASE_URL of the test database, for subprocesses."""
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    """DATABASE_URL of the test database, for subprocesses: the suite's DATABASE_URL (its
+    password and options too) naming the test database."""
+    return database_url(connection.settings_dict["NAME"])
 
 
 @pytest.fixture
