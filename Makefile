@@ -6,9 +6,10 @@ export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/eventjobs_demo
 
 .PHONY: demo test lint bench db clean
 
-# The virtualenv is rebuilt when pyproject.toml changes.
+# The virtualenv is rebuilt when pyproject.toml changes. It is made with .ci/find-python's
+# Python (PYTHON= chooses it); when none is found, find-python's one line is the whole message.
 $(VENV)/.installed: pyproject.toml
-	@test -x $(PY) || "$$(.ci/find-python)" -m venv $(VENV)
+	@test -x $(PY) || { python=$$(.ci/find-python) && "$$python" -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@

@@ -32,6 +32,7 @@ class PostgresBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
+        self.params = params  # for the system check of its keys (a misspelt one is ignored)
         self.options_setting = f"TASKS[{alias!r}]['OPTIONS']"
         # A bad setting is kept and raised on use, so `manage.py check` can report it
         # (Django builds every backend to check it) instead of crashing.

@@ -12,6 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, connections
 
 from eventjobs.conf import (
+    BACKEND_KEYS,
     EVENTJOBS_SETTINGS,
     JOB_SETTINGS,
     Setting,
@@ -40,23 +41,30 @@ def _database_errors(alias: str, what: str) -> list[CheckMessage]:
     return []
 
 
-def _typos(table: tuple[Setting, ...], values: Any, where: str) -> list[CheckMessage]:
-    """W007 for every key of `values` that `table` does not know, naming the closest."""
+def _typos(known: Sequence[str], values: Any, where: str) -> list[CheckMessage]:
+    """W007 for every key of `values` not in `known`, naming the closest."""
     if not isinstance(values, dict):
         return []  # reported as E005 by the reader
     messages: list[CheckMessage] = []
-    for key, closest in unknown_keys(table, values):
+    for key, closest in unknown_keys(known, values):
         guess = f"; did you mean {closest!r}?" if closest else ""
         messages.append(Warning(
             f"{where} has an unknown key {key!r}{guess} (it is ignored)",
-            hint=f"Known keys: {', '.join(s.key for s in table)}.", id="eventjobs.W007"))
+            hint=f"Known keys: {', '.join(known)}.", id="eventjobs.W007"))
     return messages
+
+
+def _keys(table: tuple[Setting, ...]) -> list[str]:
+    return [s.key for s in table]
 
 
 def check_backend(backend: PostgresBackend) -> list[CheckMessage]:
     """Checks for one PostgresBackend (called through Django's task backend checks)."""
     where = backend.options_setting
-    messages = _typos(JOB_SETTINGS, backend.options, where)
+    # A misspelt "QUEUE" or "OPTION" is ignored by Django, so the queues or options meant
+    # silently fall back to their defaults.
+    messages = _typos(BACKEND_KEYS, backend.params, f"TASKS[{backend.alias!r}]")
+    messages += _typos(_keys(JOB_SETTINGS), backend.options, where)
     if backend.options_error is not None:
         return [*messages, Error(str(backend.options_error), id="eventjobs.E005")]
     opts = backend.job_options
@@ -87,7 +95,7 @@ def check_install(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
     if not apps.is_installed("eventjobs"):
         return []  # registered by importing this module; the backend reports E006
     values = getattr(settings, "EVENTJOBS", None)
-    messages = _typos(EVENTJOBS_SETTINGS, values, "EVENTJOBS")
+    messages = _typos(_keys(EVENTJOBS_SETTINGS), values, "EVENTJOBS")
     try:
         opts = eventjobs_settings()
     except ImproperlyConfigured as exc:

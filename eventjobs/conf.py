@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any
@@ -110,12 +110,16 @@ def _read(table: tuple[Setting, ...], values: Mapping[str, Any] | None, where: s
     return parsed
 
 
-def unknown_keys(table: tuple[Setting, ...], values: Mapping[str, Any] | None
+def unknown_keys(known: Sequence[str], values: Mapping[str, Any] | None
                  ) -> list[tuple[str, str | None]]:
     """[(unknown key, closest known key or None)] for the system checks."""
-    known = [s.key for s in table]
     return [(key, next(iter(difflib.get_close_matches(str(key), known, n=1)), None))
             for key in (values or {}) if key not in known]
+
+
+# The keys of a TASKS[alias] dict that are read: Django's (django/tasks reads BACKEND,
+# QUEUES and OPTIONS) and the eventjobs backend's own DATABASE.
+BACKEND_KEYS = ("BACKEND", "QUEUES", "OPTIONS", "DATABASE")
 
 
 # -- shared by both halves --------------------------------------------------------------------

@@ -22,8 +22,8 @@ from contextlib import contextmanager
 
 LOGGER = "eventjobs"
 # The loggers eventjobs writes to (docs/operations.md describes each).
-LOGGERS = ("eventjobs", "eventjobs.worker", "eventjobs.maintenance", "eventjobs.consume",
-           "eventjobs.deadletters", "eventjobs.retention")
+LOGGERS = ("eventjobs", "eventjobs.worker", "eventjobs.maintenance", "eventjobs.scheduler",
+           "eventjobs.jobs", "eventjobs.consume", "eventjobs.deadletters", "eventjobs.retention")
 ENVIRONMENT = "EVENTJOBS_CONSOLE_VERBOSITY"
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS = {0: logging.WARNING, 1: logging.INFO, 2: logging.DEBUG, 3: logging.DEBUG}

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from tests.server import connection_url
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -58,14 +60,10 @@ class Proc:
 
 @pytest.fixture
 def db_url(transactional_db) -> str:
-    """DATABASE_URL of the test database, for subprocesses: the suite's own URL (with any
-    password and options it carries) naming the test database instead."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    from tests.settings import DEFAULT_DATABASE_URL
-
-    url = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
-    return urlunsplit(url._replace(path="/" + connection.settings_dict["NAME"]))
+    """DATABASE_URL of the test database, for subprocesses: the server Django's connection
+    uses now (the reliability tests point it at a private cluster), with its password and
+    options, naming the test database."""
+    return connection_url(connection.settings_dict)
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import os
 
 import environ
 
+from tests.server import DEFAULT_URL
+
 env = environ.Env()
 
 SECRET_KEY = "tests-only-not-secret"
@@ -50,8 +52,7 @@ TEMPLATES = [{
     ]},
 }]
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/eventjobs"
-DATABASES = {"default": env.db("DATABASE_URL", default=DEFAULT_DATABASE_URL)}
+DATABASES = {"default": env.db("DATABASE_URL", default=DEFAULT_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = None
 # One test database per pytest run, so parallel runs on one server do not collide.
 DATABASES["default"]["TEST"] = {

@@ -16,7 +16,13 @@ import psycopg
 
 from eventjobs.conf import EventjobsSettings
 from eventjobs.events import store
-from eventjobs.events.partitions import START, Position, fair_share, show_position
+from eventjobs.events.partitions import (
+    START,
+    Position,
+    fair_share,
+    partitions_in_words,
+    position_in_words,
+)
 from eventjobs.events.registry import Group
 from eventjobs.exceptions import GroupNotFound
 
@@ -112,7 +118,7 @@ class Membership:
             extra = sorted(held)[target:]
             store.release_partitions(c, group=name, member=member, partitions=extra)
             logger.info("group %s: %s live member(s); handing over partition(s) %s",
-                        name, live, extra)
+                        name, live, partitions_in_words(extra))
         elif len(held) < target:
             self._claim(target - len(held))
         # Record the horizon our committed events wait behind (and since when), for status
@@ -129,9 +135,9 @@ class Membership:
             return
         unclean = [p for p, previous in claimed if previous and previous != self.member]
         logger.info("group %s: took partition(s) %s%s", self.name,
-                    sorted(p for p, _ in claimed),
-                    f" (from a process that did not hand over: {unclean}; handling one event "
-                    "at a time for a while)" if unclean else "")
+                    partitions_in_words(p for p, _ in claimed),
+                    f" (from a process that did not hand over: {partitions_in_words(unclean)}; "
+                    "handling one event at a time for a while)" if unclean else "")
         if unclean:
             # The previous owner may have died inside a handler: count each delivery before
             # running it, until past its largest possible batch.
@@ -162,6 +168,6 @@ class Membership:
         return not pending
 
     def describe(self) -> str:
-        return (f"group {self.name}: partitions {sorted(self.owned)} at "
-                f"{show_position(self.low())}, handled {self.handled}, dead-lettered "
+        return (f"group {self.name}: partitions {partitions_in_words(self.owned)} at "
+                f"{position_in_words(self.low())}, handled {self.handled}, dead-lettered "
                 f"{self.dead_lettered}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import overload
 
 Position = tuple[int, int]  # (txid, event_id), txid as an int (psycopg reads xid8 as text:
@@ -57,6 +57,11 @@ def position_in_words(position: Position) -> str:
     if position[1] == 0:
         return f"the end of the log (everything committed before transaction {position[0]})"
     return f"after event #{position[1]} (transaction {position[0]})"
+
+
+def partitions_in_words(partitions: Iterable[int]) -> str:
+    """For people: '0, 1, 5' (sorted), or 'none'; never a Python list."""
+    return ", ".join(str(p) for p in sorted(partitions)) or "none"
 
 
 def fair_share(partitions: int, members: int) -> int:

@@ -130,7 +130,8 @@ class ConsumeProcess:
             self.announced = True
             logger.info("consume %s: groups %s on %s; %s partition(s) per group, batches of up "
                         "to %s events / %.0f ms, %s", self.member,
-                        [r.name for r in self.runners], self.link.where(), self.opts.partitions,
+                        ", ".join(r.name for r in self.runners), self.link.where(),
+                        self.opts.partitions,
                         self.opts.batch_size, self.opts.batch_seconds * 1000,
                         "LISTEN/NOTIFY + polling" if self.opts.listen else "polling only")
 

@@ -11,7 +11,7 @@ import psycopg
 
 from eventjobs.db import database_now
 from eventjobs.events import controlstore
-from eventjobs.events.partitions import Position, show_position
+from eventjobs.events.partitions import Position, position_in_words
 
 logger = logging.getLogger("eventjobs.retention")
 
@@ -49,6 +49,6 @@ def prune(conn: psycopg.Connection, *, older_than: timedelta, force: bool = Fals
     kept = controlstore.count_blocked(conn, cutoff=cutoff, after=slowest[1])
     if kept:
         logger.warning("prune_events: kept %s event(s) older than %s: group %s has not handled "
-                       "them yet (position %s); --force deletes them anyway", kept, cutoff,
-                       slowest[0], show_position(slowest[1]))
+                       "them yet (it is at %s); --force deletes them anyway", kept, cutoff,
+                       slowest[0], position_in_words(slowest[1]))
     return PruneResult(deleted, slowest[0] if kept else None, slowest[1] if kept else None, kept)

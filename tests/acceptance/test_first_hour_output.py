@@ -61,3 +61,23 @@ def test_bare_runworker_with_any_queue_runs_every_queue_and_counts_what_it_left(
     assert Job.objects.get(pk=job.pk).status == "SUCCESSFUL"
     [stopped] = lines_with(proc.output(), "runworker stopped")
     assert re.search(r'deferred"?:? 1', stopped), stopped
+
+
+# A Python list, tuple or dict as repr() prints it: [0, 1], ['a', 'b'], (1, 2), {'txid': ...}.
+PYTHON_REPR = re.compile(r"[\[(]\s*(?:'|\"|-?\d)|\{\s*['\"]|\[\]|\{\}")
+
+
+def test_consume_says_its_groups_partitions_and_position_in_words_not_python_reprs(spawn):
+    eventjobs.publish("t", {"seq": 1})
+    proc = spawn("consume", "ledger", "audit", "--burst", env=QUIET)
+    assert proc.wait(timeout=60) == 0
+    out = proc.output()
+    [start] = lines_with(out, "partition(s) per group")
+    assert "groups ledger, audit on" in start, start
+    [summary] = lines_with(out, "group ledger: partitions")
+    assert re.search(r"partitions 0(, \d+)* at (after event #\d+ \(transaction \d+\)|the )",
+                     summary), summary
+    took = lines_with(out, "took partition")
+    assert took, out
+    for line in [start, summary, *took]:
+        assert not PYTHON_REPR.search(line), line

@@ -4,10 +4,14 @@ with a settings module that has the mistake."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
+from tests.conftest import ROOT
 from tests.first_hour import empty_database, lines_with, manage
+from tests.server import database_exists, settings_server
 
 pytestmark = pytest.mark.acceptance
 
@@ -23,10 +27,46 @@ EVERY_COMMAND = [
 ]
 
 
+def find_python(python: str) -> subprocess.CompletedProcess:
+    """.ci/find-python (what `make` uses to make .venv) with PYTHON set."""
+    return subprocess.run([str(ROOT / ".ci" / "find-python")], env={**os.environ, "PYTHON": python},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_find_python_uses_the_python_named_by_PYTHON():
+    found = find_python(sys.executable)  # this suite's Python, a 3.12+ by the project's rules
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.strip() == sys.executable
+
+
+@pytest.mark.parametrize("kind", ["missing", "too old"])
+def test_find_python_refuses_a_PYTHON_that_is_not_a_312(tmp_path, kind):
+    python = tmp_path / "python3.11"
+    if kind == "too old":
+        # Stands for an old interpreter: it runs, but fails find-python's version test.
+        python.write_text("#!/bin/sh\nexit 1\n")
+        python.chmod(0o755)
+    found = find_python(str(python))
+    assert found.returncode == 1
+    assert found.stdout == ""  # no other interpreter is offered in its place
+    [line] = found.stderr.splitlines()
+    assert f"PYTHON={python}" in line and ">= 3.12" in line
+
+
 @pytest.fixture
 def unmigrated_db():
     with empty_database(f"fh_unmigrated_{os.getpid()}") as url:
         yield url
+
+
+def test_the_helpers_use_the_server_DATABASE_URL_names(unmigrated_db):
+    assert database_exists(unmigrated_db.rsplit("/", 1)[1])
+    with settings_server() as conn:
+        where = (conn.info.host, conn.info.port)
+    shown = manage("shell", "-v", "0", "-c", "from django.db import connection as c; "
+                   "c.ensure_connection(); print(c.connection.info.host, c.connection.info.port)")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == [where[0], str(where[1])]
 
 
 @pytest.mark.parametrize("command", EVERY_COMMAND, ids=lambda c: c[0])
@@ -97,6 +137,21 @@ def test_typos_get_a_warning_naming_the_closest_key():
     assert "EVENTJOBS" in partition
     [listen] = lines_with(output, "eventjobs.W002")
     assert "EVENTJOBS['LISTEN']" in listen
+
+
+def test_misspelt_keys_of_a_tasks_entry_get_a_warning_naming_the_closest_key():
+    result = manage("check", settings="tests.first_hour_settings.typos")
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    [queue] = lines_with(output, "'QUEUE'")
+    assert "eventjobs.W007" in queue and "TASKS['default'] has an unknown key" in queue
+    assert "did you mean 'QUEUES'?" in queue
+    [option] = lines_with(output, "'OPTION'")
+    assert "eventjobs.W007" in option and "TASKS['reports']" in option
+    assert "did you mean 'OPTIONS'?" in option
+    # The hint lists the keys that are read: Django's and the backend's own DATABASE.
+    assert lines_with(output, "Known keys: BACKEND, QUEUES, OPTIONS, DATABASE.")
+    assert output.count("eventjobs.W007") == 4, output  # these two, LEASE_SECOND, PARTITION
 
 
 def test_invalid_values_are_check_errors_not_a_crash():

@@ -15,8 +15,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from tests.server import database_url
+
 ROOT = Path(__file__).resolve().parent.parent.parent
-SERVER = "postgres://postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -29,8 +30,8 @@ def fresh_database_name() -> str:
     return f"test_demo_run_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 
 
-def drop_database(name: str, server: str = SERVER) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+def drop_database(name: str) -> None:
+    with psycopg.connect(database_url("postgres"), autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
             sql.Identifier(name)))
 

@@ -27,6 +27,7 @@ from tests.demo.launcher import (
     free_port,
     fresh_database_name,
 )
+from tests.server import database_exists, database_url
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -56,12 +57,13 @@ def ensure_chromium() -> Path:
 def demo(tmp_path_factory):
     name = fresh_database_name()
     tree = DemoTree(free_port(), demo_env(
-        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}",
+        DATABASE_URL=database_url(name),
         DEMO_REBUILD_PAUSE_SECONDS="0.5"), tmp_path_factory.mktemp("demo") / "demo.log")
     try:
         tree.wait_for("Ctrl+C stops everything.")
         tree.wait_for("eventjobs.consume: consume ")  # every group is running
         tree.wait_for("runworker starting")
+        assert database_exists(name)  # on the server DATABASE_URL names, not a fixed one
         yield tree
     finally:
         tree.close()

@@ -11,7 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.demo.launcher import demo_env, drop_database, free_port, fresh_database_name, run_demo
+from tests.demo.launcher import (
+    demo_env,
+    drop_database,
+    free_port,
+    fresh_database_name,
+    run_demo,
+)
+from tests.server import database_exists, database_url
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -20,11 +27,12 @@ NOBODY = "postgres://postgres@127.0.0.1:{port}/{name}"
 
 def test_prepare_creates_migrates_and_seeds_once_then_reuses():
     name = fresh_database_name()
-    env = demo_env(DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{name}")
+    env = demo_env(DATABASE_URL=database_url(name))
     try:
         first = run_demo("--prepare-only", env=env)
         assert first.returncode == 0, first.stdout + first.stderr
         assert f"demo: created database {name}" in first.stdout
+        assert database_exists(name)  # on the server DATABASE_URL names, not a fixed one
         assert "created the admin login admin / admin" in first.stdout
         assert "seeded 3 authors and 7 posts" in first.stdout
         second = run_demo("--prepare-only", env=env)

@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 
 from eventjobs.models import Job
 from tests.factories import JobFactory
+from tests.first_hour import manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +45,37 @@ def test_list_json_for_scripts():
     assert row["last_error"]["exception_class_path"] == "builtins.ValueError"
     [ready] = json.loads(run("list", "--status", "ready", "--json"))
     assert ready["status"] == "READY"  # SCHEDULED is shown as READY, as Django names it
+
+
+def test_a_declared_queue_or_a_task_without_jobs_yet_lists_nothing_and_exits_0(db_url):
+    JobFactory(queue="default", task_path=FAILS)
+    # "other" is in TASKS['default']['QUEUES']; tests.testapp.tasks.add is a task; neither
+    # has a job yet. A script polling them gets an empty list, not an error.
+    for args in (("--queue", "other"), ("--task", "tests.testapp.tasks.add")):
+        listed = manage("jobs", "list", *args, "--json", settings="tests.settings",
+                        db_url=db_url)
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout) == []
+        assert run("list", *args).strip() == "0 job(s)"
+    # Where QUEUES is [] any queue name is accepted, so any is a queue without jobs yet.
+    anywhere = manage("jobs", "list", "--queue", "emails", "--json",
+                      settings="tests.first_hour_settings.any_queue", db_url=db_url)
+    assert anywhere.returncode == 0, anywhere.stderr
+    assert json.loads(anywhere.stdout) == []
+
+
+def test_a_queue_or_task_that_is_neither_declared_nor_has_jobs_is_a_typo():
+    JobFactory(queue="other")
+    with pytest.raises(CommandError, match=r"no job has queue 'othr' and "
+                       r"TASKS\['default'\]\['QUEUES'\] does not declare it \(it declares "
+                       r"default, other\); some that have jobs: other$"):
+        run("list", "--queue", "othr", "--json")
+    with pytest.raises(CommandError, match="no job has task path 'tests.testapp.tasks.ad' "
+                       "and task 'tests.testapp.tasks.ad' does not import"):
+        run("list", "--task", "tests.testapp.tasks.ad")
+    with pytest.raises(CommandError, match="no job has task path 'tests.testapp.tasks._record'"
+                       " and .* is a function, not a Task"):
+        run("list", "--task", "tests.testapp.tasks._record")
 
 
 def test_retry_by_id_and_what_is_left_as_it_is():

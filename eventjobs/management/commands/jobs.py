@@ -14,7 +14,12 @@ from django.tasks.exceptions import InvalidTaskBackend
 
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs.api import cancel_job, retry_job
+<<<<<<< HEAD
 from eventjobs.management.base import EventjobsCommand, Progress, positive_int
+=======
+from eventjobs.jobs.executor import TaskMissing, import_task
+from eventjobs.management.base import EventjobsCommand, Progress
+>>>>>>> wave/first-fixes
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -109,16 +114,22 @@ class Command(EventjobsCommand):
                                                               reason=options["reason"]))
 
     def _filtered(self, jobs: QuerySet[Job], options: dict[str, Any]) -> QuerySet[Job]:
-        """Apply --queue and --task; a name no job has is an error (a typo, most likely)."""
+        """Apply --queue and --task. A queue the backend accepts, or a path that imports as a
+        task, may simply have no job yet: that is an empty list (scripts rely on it), not an
+        error. A name that is neither and that no job has is an error: a typo, most likely."""
+        backend = self.backend(options)
         for option, field, label in (("queue", "queue", "queue"),
                                      ("task", "task_path", "task path")):
             value = options.get(option)
             if value is None:
                 continue
             if not jobs.filter(**{field: value}).exists():
-                known = sorted(jobs.values_list(field, flat=True).distinct().order_by()[:10])
-                raise CommandError(f"no job has {label} {value!r} (some that do: "
-                                   f"{', '.join(known) or 'none'})")
+                unknown = (_unknown_queue(backend, value) if option == "queue"
+                           else _not_a_task(value))
+                if unknown:
+                    known = sorted(jobs.values_list(field, flat=True).distinct().order_by()[:10])
+                    raise CommandError(f"no job has {label} {value!r} and {unknown}; some "
+                                       f"that have jobs: {', '.join(known) or 'none'}")
             jobs = jobs.filter(**{field: value})
         return jobs
 
@@ -174,6 +185,24 @@ class Command(EventjobsCommand):
         said = ", ".join(f"{i} ({'READY' if shown[i] == 'SCHEDULED' else shown[i]})"
                          for i in left if i in shown)
         self.stdout.write(f"left as they are (not {state}): {said}")
+
+
+def _unknown_queue(backend: PostgresBackend, queue: str) -> str | None:
+    """Why `queue` is not a queue of the backend, or None when it is. Django's rule: empty
+    QUEUES accepts any name, so then no name is a typo we could tell."""
+    if not backend.queues or queue in backend.queues:
+        return None
+    return (f"TASKS[{backend.alias!r}]['QUEUES'] does not declare it (it declares "
+            f"{', '.join(sorted(backend.queues))})")
+
+
+def _not_a_task(task_path: str) -> str | None:
+    """Why `task_path` is not a task, or None when it imports as one."""
+    try:
+        import_task(task_path)
+    except TaskMissing as exc:
+        return str(exc)
+    return None
 
 
 def _row(job: Job) -> dict[str, Any]:

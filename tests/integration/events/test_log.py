@@ -103,7 +103,7 @@ def test_reader_orders_txids_numerically_across_a_digit_change(runner):
     assert min(ledger.owned.values()) == (100, later)
 
 
-def test_retention_never_passes_the_slowest_group_unless_forced(runner):
+def test_retention_never_passes_the_slowest_group_unless_forced(runner, caplog):
     old = eventjobs.publish_many([{"type": "t", "data": {"i": i}} for i in range(10)])
     ledger = runner("ledger")
     second = runner("second")  # its types match nothing here, but it still reads past them
@@ -117,6 +117,10 @@ def test_retention_never_passes_the_slowest_group_unless_forced(runner):
         result = prune(conn, older_than=timedelta(0), batch_size=3)
         assert result.deleted == 4
         assert result.blocking_group == "second" and result.kept == 6
+        # Its warning says where the group is in words, not as a Python dict.
+        [kept] = [r.getMessage() for r in caplog.records if "kept 6 event(s)" in r.getMessage()]
+        assert f"group second has not handled them yet (it is at after event #{old[3].id} " \
+            f"(transaction {old[3].txid}))" in kept, kept
         assert sorted(EventRow.objects.values_list("id", flat=True)) == [e.id for e in old[4:]]
         forced = prune(conn, older_than=timedelta(0), force=True)
         assert forced.deleted == 6 and not EventRow.objects.exists()
