@@ -15,13 +15,14 @@ from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.completer import Attempt, Completer
 from eventjobs.jobs.limits import promote_keys
 from eventjobs.jobs.statuses import JobStatus
+from eventjobs.jobs.tasks import LONGEST_RATE_WINDOW
 
 logger = logging.getLogger("eventjobs.maintenance")
 
 
 class JobMaintenance:
     """Rescues expired leases, promotes due scheduled jobs and limited jobs that have room,
-    forgets silent workers.
+    forgets silent workers and starts that no rate counts any more.
 
     Every `runworker` runs it (about once per POLL_SECONDS); each step is safe from many
     processes at once (SKIP LOCKED, idempotent), so no leader is needed.
@@ -36,8 +37,9 @@ class JobMaintenance:
         promoted, _keys = jobstore.promote_due(self.conn)
         admitted = promote_keys(self.conn)  # every key: also slots freed by a rescue
         pruned = jobstore.prune_workers(self.conn, silence_seconds=self.lease_seconds * 10)
+        forgotten = jobstore.prune_rate_starts(self.conn, LONGEST_RATE_WINDOW)
         return {"rescued": rescued, "promoted": promoted, "admitted": admitted,
-                "pruned_workers": pruned}
+                "pruned_workers": pruned, "pruned_rate_starts": forgotten}
 
     def rescue(self) -> int:
         """Charge WorkerLost to jobs whose lease expired with nobody left to report them.

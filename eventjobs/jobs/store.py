@@ -288,6 +288,13 @@ def prune_workers(conn: psycopg.Connection, silence_seconds: float) -> int:
         return cur.rowcount
 
 
+def prune_rate_starts(conn: psycopg.Connection, age_seconds: float) -> int:
+    """Forget the earlier starts of rate-limited jobs older than `age_seconds`."""
+    with conn.cursor() as cur:
+        cur.execute(_sql("prune_rate_starts"), {"age": age_seconds})
+        return cur.rowcount
+
+
 
 def pending_counts(conn: psycopg.Connection, queues: Sequence[str] | None) -> dict[str, int]:
     with conn.cursor(row_factory=dict_row) as cur:

@@ -57,6 +57,8 @@ def _key(value: Any) -> KeyOption:
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 _WINDOWS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+# No start older than this counts under any rate (maintenance forgets them).
+LONGEST_RATE_WINDOW = max(_WINDOWS.values())
 
 
 def parse_rate(value: Any) -> tuple[int, float]:

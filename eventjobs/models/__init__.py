@@ -11,8 +11,9 @@ from .events import (
            Event,
            GroupMember,
 )
-from .jobs import Job, JobStatus, Queue, Schedule, Worker
+from .jobs import Job, JobStatus, Queue, RateStart, Schedule, Worker
 from .overview import Overview
 
-__all__ = ["Job", "JobStatus", "Queue", "Schedule", "Worker", "Event", "ConsumerGroup",
-           "Cursor", "GroupMember", "Delivery", "DeadLetter", "DeadLetterStatus", "Overview"]
+__all__ = ["Job", "JobStatus", "Queue", "RateStart", "Schedule", "Worker", "Event",
+           "ConsumerGroup", "Cursor", "GroupMember", "Delivery", "DeadLetter", "DeadLetterStatus",
+           "Overview"]

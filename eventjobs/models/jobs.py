@@ -7,7 +7,7 @@ from django.db.models.functions import Now
 
 from eventjobs.jobs.statuses import JobStatus
 
-__all__ = ["Job", "JobStatus", "Queue", "Schedule", "Worker"]
+__all__ = ["Job", "JobStatus", "Queue", "RateStart", "Schedule", "Worker"]
 
 
 
@@ -98,7 +98,7 @@ class Job(models.Model):
                 name="eventjobs_job_limit_active",
                 condition=models.Q(status__in=["READY", "RUNNING"], limit_key__isnull=False),
             ),
-            # ... and, for a rate, its recent starts.
+            # ... and, for a rate, its jobs' latest starts (their earlier ones: RateStart).
             models.Index(
                 fields=["limit_key", "last_attempted_at"],
                 name="eventjobs_job_rate_starts",
@@ -131,6 +131,30 @@ class Job(models.Model):
         from eventjobs.jobs.results import display_status
 
         return display_status(self.status)
+
+
+class RateStart(models.Model):
+    """An earlier start of a rate-limited job, kept while it is within the rate's window.
+
+    A job row holds its latest start only (last_attempted_at), which its next claim
+    overwrites; a job retried within the window would make its earlier starts forgotten.
+    So the promoter (promote_limited in sql/jobs.sql), as it admits a job again, copies
+    that start here first: every start counts. Only retries of rate-limited jobs write
+    here (never the claim); the promoter and maintenance delete rows past the window.
+    """
+
+    # Also the promoter's index: a key's starts in time order. The job id keeps two jobs'
+    # starts at the same instant apart, and makes copying one start twice a no-op.
+    pk = models.CompositePrimaryKey("limit_key", "started_at", "job_id")
+    limit_key = models.CharField(max_length=700)
+    started_at = models.DateTimeField()
+    job_id = models.BigIntegerField()  # no foreign key: pruning a job leaves this alone
+
+    class Meta:
+        db_table = "eventjobs_rate_start"
+
+    def __str__(self) -> str:
+        return f"{self.limit_key} started job #{self.job_id} at {self.started_at}"
 
 
 class Worker(models.Model):

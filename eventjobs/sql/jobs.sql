@@ -4,7 +4,8 @@
 -- Statuses: READY jobs are in the claim index. SCHEDULED (not due yet) and LIMITED (due,
 -- waiting for room under the task's concurrency= / rate_limit=) are READY to users but
 -- stay out of it; promote_due and promote_limited move them in. A job with a limit_key
--- never becomes READY except through promote_limited.
+-- never becomes READY except through promote_limited (which is how a rate counts every
+-- start of a retried job: see there).
 
 -- name: enqueue
 -- One round trip: insert, and wake listening workers at commit (NOTIFY is
@@ -343,8 +344,15 @@ SELECT pg_advisory_xact_lock(2071116321, hashtext(%(key)s));
 -- Admit a key's LIMITED jobs up to its room, in claim order. Run under lock_limit_key, as
 -- a new statement so that its snapshot sees every claim and outcome committed before the
 -- lock was granted. Room: concurrency minus the key's READY and RUNNING jobs; for a rate,
--- its count minus the jobs admitted but not started (READY) and those started within the
+-- its count minus the jobs admitted but not started (READY) and every start within the
 -- window. The limits are the first waiting job's (they are the same unless code changed).
+-- A start is a claim (it stamps last_attempted_at, which the outcome corrects to when the
+-- attempt began). The job row keeps only its latest one, and a retry's claim overwrites it;
+-- but a limited job is claimed again only after this statement admits it again, so here,
+-- before that claim, the start it made is copied to eventjobs_rate_start. Each start is
+-- then counted once: the latest from its job row (not READY: a READY job counts as the
+-- start it is about to make), the earlier ones from eventjobs_rate_start. The claim
+-- statements are unchanged, and the copies are made only for retries of rate-limited jobs.
 WITH head AS (
     SELECT concurrency, rate_count, rate_window FROM eventjobs_job
     WHERE status = 'LIMITED' AND limit_key = %(key)s
@@ -360,6 +368,9 @@ WITH head AS (
                            WHERE limit_key = %(key)s AND rate_count IS NOT NULL
                              AND last_attempted_at > now() - make_interval(secs => head.rate_window)
                              AND status <> 'READY')
+                        - (SELECT count(*) FROM eventjobs_rate_start
+                           WHERE limit_key = %(key)s
+                             AND started_at > now() - make_interval(secs => head.rate_window))
     ) AS n
     FROM head
 ), picked AS (
@@ -368,10 +379,27 @@ WITH head AS (
     ORDER BY priority DESC, id
     LIMIT greatest((SELECT n FROM room), 0)
     FOR UPDATE SKIP LOCKED
+), admitted AS (
+    UPDATE eventjobs_job AS job SET status = 'READY'
+    FROM picked WHERE job.id = picked.id
+    RETURNING job.id, job.queue, job.limit_key, job.rate_count, job.last_attempted_at
+), earlier AS (
+    -- The start an admitted job made before (none on its first admission; one outside the
+    -- window no longer counts). ON CONFLICT: a job admitted twice without a claim between
+    -- (cancelled while READY, then retried) copies the same start once.
+    INSERT INTO eventjobs_rate_start (limit_key, started_at, job_id)
+    SELECT admitted.limit_key, admitted.last_attempted_at, admitted.id
+    FROM admitted CROSS JOIN head
+    WHERE admitted.rate_count IS NOT NULL
+      AND admitted.last_attempted_at > now() - make_interval(secs => head.rate_window)
+    ON CONFLICT DO NOTHING
+), expired AS (
+    -- The key's starts that left the window (keys no longer promoted: prune_rate_starts).
+    DELETE FROM eventjobs_rate_start
+    WHERE limit_key = %(key)s
+      AND started_at <= now() - make_interval(secs => (SELECT rate_window FROM head))
 )
-UPDATE eventjobs_job AS job SET status = 'READY'
-FROM picked WHERE job.id = picked.id
-RETURNING job.queue;
+SELECT queue FROM admitted;
 
 -- name: seconds_until_next_due
 -- How long an idle worker may sleep before a scheduled job of its queues (NULL: every
@@ -400,6 +428,12 @@ DELETE FROM eventjobs_worker WHERE id = %(id)s;
 -- name: prune_workers
 -- Forget processes silent for several leases; their jobs are rescued by lease expiry.
 DELETE FROM eventjobs_worker WHERE last_seen < now() - make_interval(secs => %(silence)s);
+
+-- name: prune_rate_starts
+-- Earlier starts older than the longest window a rate can have: promote_limited deletes a
+-- key's own as it goes, this catches the keys that have no job waiting any more. A
+-- sequential scan of a table that holds only recent retries of rate-limited jobs.
+DELETE FROM eventjobs_rate_start WHERE started_at < now() - make_interval(secs => %(age)s);
 
 
 -- name: pending_counts

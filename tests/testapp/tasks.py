@@ -346,3 +346,11 @@ def ticked(context, key):
 
 if os.environ.get("EVENTJOBS_TEST_PERIODIC") == "1":
     eventjobs.periodic(every=1, args=["tick"])(ticked)
+
+
+@task(takes_context=True, rate_limit="3/s", max_attempts=6, retry_backoff=0.05)
+def rate_limited_fails(context, key):
+    """A rate-limited call to an API that is down: records each start (DB clock), fails,
+    and is retried quickly. Every attempt is a start the rate must count."""
+    _record_db_time(f"{key}:{context.attempt}", attempt=context.attempt)
+    raise ConnectionError(f"the rate-limited API is down ({key})")

@@ -13,7 +13,7 @@ import eventjobs
 from eventjobs.models import Job
 from tests.conftest import wait_until
 from tests.testapp.models import Ledger
-from tests.testapp.tasks import limited_slow, rate_limited, ticked
+from tests.testapp.tasks import limited_slow, rate_limited, rate_limited_fails, ticked
 
 pytestmark = [pytest.mark.acceptance, pytest.mark.django_db(transaction=True)]
 
@@ -94,3 +94,25 @@ def test_a_rate_limit_holds_over_every_one_second_window(spawn):
     # 5/s; one more allowed for a claim that waited a few ms in a child's batch.
     assert busiest <= 6, busiest
     assert starts[-1] - starts[0] >= timedelta(seconds=2)  # 16 starts need 3 windows
+
+
+def test_a_failing_rate_limited_task_retried_quickly_stays_within_the_rate(spawn):
+    """The rate-limited API is down: rate_limit="3/s", each job retried 50 ms to 1 s after
+    its failure. Every attempt is a start, so no window holds more than 3 of them, however
+    many times each job is retried within it."""
+    ids = [int(r.id) for r in eventjobs.enqueue_many(
+        rate_limited_fails, [((f"down{i}",), {}) for i in range(2)])]
+    workers = [spawn("runworker", "--concurrency", "2", env=FAST) for _ in range(2)]
+    wait_until(lambda: Job.objects.filter(pk__in=ids, status="FAILED").count() == 2,
+               timeout=60, message=f"both jobs failed for good\n{workers[0].output()[-2000:]}")
+    stop(*workers)
+    starts = sorted(Ledger.objects.filter(job_key__startswith="down")
+                    .values_list("at", flat=True))
+    assert len(starts) == 12  # 2 jobs x max_attempts=6
+    # A start is counted from when the attempt began and stamped here a few ms later: a
+    # window shorter than the rate's by more than that holds at most 3 (it held 8 when a
+    # job's retries made it forget its earlier starts).
+    window = timedelta(seconds=0.95)
+    busiest = max(sum(1 for t in starts if s <= t < s + window) for s in starts)
+    assert busiest <= 3, [t - starts[0] for t in starts]
+    assert starts[-1] - starts[0] >= 3 * window  # 12 starts need 4 windows

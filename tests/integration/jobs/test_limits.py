@@ -3,6 +3,9 @@ promoter admits them only while their key has room (real PostgreSQL, in-process)
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.db import connection
 
@@ -10,7 +13,7 @@ import eventjobs
 from eventjobs.db import connect, connection_params
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.limits import promote_keys
-from eventjobs.models import Job
+from eventjobs.models import Job, RateStart
 from tests.testapp.models import Ledger
 from tests.testapp.tasks import limited_fails, limited_slow, per_account, rate_limited
 
@@ -71,6 +74,65 @@ def test_a_rate_counts_recent_starts_and_admitted_jobs(conn):
     Job.objects.filter(status="SUCCESSFUL").update(
         last_attempted_at=_db_now().replace(year=2000))
     assert promote_keys(conn) == 3  # the window moved on
+
+
+def _fail_and_retry(conn, job) -> None:
+    """Record a claimed job's attempt as failed, retried at once (back to LIMITED)."""
+    rows = jobstore.record_failures(conn, [{
+        "id": job["id"], "token": job["lease_token"], "status": "READY", "delay": 0,
+        "error": {"message": "the API is down"}, "started_at": None}])
+    assert [row[1] for row in rows] == ["LIMITED"]
+
+
+def test_a_rate_counts_every_start_of_a_job_retried_within_the_window(conn):
+    """The rate-limited API is down: a job that fails and is retried within the window
+    starts again, and each start counts, not only its latest one."""
+    job_id = int(rate_limited.enqueue("down").id)
+    Job.objects.filter(pk=job_id).update(rate_window=60)  # 5/m: no start leaves the window
+    starts = 0
+    while starts < 10 and promote_keys(conn):
+        [job] = jobstore.claim(conn, queues=["default"], limit=10, lease=30, worker_id="w")
+        starts += 1
+        _fail_and_retry(conn, job)
+    assert starts == 5
+    assert RateStart.objects.filter(job_id=job_id).count() == 4  # the latest is on its row
+    # A second job of the key finds no room either: five starts are within the window.
+    other = int(rate_limited.enqueue("other").id)
+    Job.objects.filter(pk=other).update(rate_window=60)
+    assert promote_keys(conn) == 0
+    # Once the window is short enough to have moved past them, there is room again.
+    Job.objects.filter(pk__in=[job_id, other]).update(rate_window=0.2)
+    time.sleep(0.3)
+    assert promote_keys(conn) == 2
+    assert not RateStart.objects.exists()  # the promoter forgot the starts past the window
+
+
+def test_a_rate_counts_the_earlier_starts_of_an_admitted_job_and_its_next_one(conn):
+    """A retried job admitted again holds two starts of the room: the one it made and the
+    one it is about to make (READY, not claimed yet)."""
+    first = int(rate_limited.enqueue("a").id)
+    Job.objects.filter(pk=first).update(rate_window=60)
+    assert promote_keys(conn) == 1
+    [job] = jobstore.claim(conn, queues=["default"], limit=10, lease=30, worker_id="w")
+    _fail_and_retry(conn, job)
+    assert promote_keys(conn) == 1  # admitted again: 1 start + 1 coming
+    others = [int(rate_limited.enqueue(f"b{i}").id) for i in range(5)]
+    Job.objects.filter(pk__in=others).update(rate_window=60)
+    assert promote_keys(conn) == 3  # 5/m: 2 taken
+    assert promote_keys(conn) == 0
+
+
+def test_maintenance_forgets_starts_older_than_any_window(conn):
+    """Starts of keys nobody promotes any more are deleted once no rate counts them."""
+    from eventjobs.jobs.maintenance import JobMaintenance
+
+    now = _db_now()
+    RateStart.objects.create(limit_key="gone", started_at=now - timedelta(hours=2), job_id=1)
+    RateStart.objects.create(limit_key="gone", started_at=now - timedelta(minutes=5), job_id=1)
+    stats = JobMaintenance(conn, lease_seconds=30).run_once()
+    assert stats["pruned_rate_starts"] == 1
+    assert list(RateStart.objects.values_list("started_at", flat=True)) == [
+        now - timedelta(minutes=5)]
 
 
 def test_a_limited_jobs_retry_goes_back_through_the_limit(run_worker):
