@@ -14,12 +14,8 @@ from django.tasks.exceptions import InvalidTaskBackend
 
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs.api import cancel_job, retry_job
-<<<<<<< HEAD
-from eventjobs.management.base import EventjobsCommand, Progress, positive_int
-=======
 from eventjobs.jobs.executor import TaskMissing, import_task
-from eventjobs.management.base import EventjobsCommand, Progress
->>>>>>> wave/first-fixes
+from eventjobs.management.base import EventjobsCommand, Progress, positive_int
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
