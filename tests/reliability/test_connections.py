@@ -28,7 +28,7 @@ from tests.conftest import wait_until
 from tests.reliability import procs as ptree
 from tests.reliability.clients import Outcomes, enqueue_backlog
 from tests.reliability.conftest import with_connect_log
-from tests.reliability.oracle import GROUP, check_events
+from tests.reliability.oracle import GROUP, check_events, check_jobs
 from tests.reliability.scenario import Load, still_running, verdict, wait_ready
 from tests.testapp.models import EventLedger
 from tests.testapp.tasks import rel_job
@@ -137,6 +137,10 @@ def test_s11_exhausted_max_connections_backs_off_and_resumes(pg_cluster, start, 
             conn.close()
     freed = time.monotonic()
     problems += _resumed(jobs, events, freed)
+    # Nothing was killed, so nothing can excuse a job run twice or an event handled twice
+    # or skipped (the plan: "no job is claimed twice").
+    problems += check_jobs(jobs, ("jb",)).problems(max_duplicates=0)
+    problems += check_events(events).problems()
     problems += still_running(procs.values())
     verdict("S11 max_connections exhausted", problems,
             context=f"connection attempts per pid in the {WINDOW:.0f}s window: {seen}")
