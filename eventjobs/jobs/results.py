@@ -8,14 +8,12 @@ from typing import Any
 from django.tasks import Task, TaskResult, TaskResultStatus
 from django.tasks.base import TaskError
 
-from eventjobs.jobs.statuses import JobStatus
-
-_SHOWN_AS_READY = (JobStatus.SCHEDULED, JobStatus.LIMITED)
+from eventjobs.jobs.statuses import WAITING, JobStatus
 
 
 def display_status(status: str) -> TaskResultStatus:
     """SCHEDULED and LIMITED are READY to Django (the one place that says so)."""
-    return TaskResultStatus.READY if status in _SHOWN_AS_READY else TaskResultStatus(status)
+    return TaskResultStatus.READY if status in WAITING else TaskResultStatus(status)
 
 
 def build_result[**P, R](task: Task[P, R], row: Mapping[str, Any], alias: str

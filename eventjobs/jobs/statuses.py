@@ -21,3 +21,7 @@ class JobStatus(models.TextChoices):
     RUNNING = "RUNNING", "Running"
     SUCCESSFUL = "SUCCESSFUL", "Successful"
     FAILED = "FAILED", "Failed"
+
+
+# Every status Django sees as READY: a job not started yet (the jobs that can be cancelled).
+WAITING = (JobStatus.READY, JobStatus.SCHEDULED, JobStatus.LIMITED)

@@ -115,3 +115,16 @@ def test_cancel_waiting_jobs():
     assert f"{running.pk} (RUNNING)" in text
     job = Job.objects.get(pk=ready.pk)
     assert job.status == "FAILED" and job.errors[-1]["message"] == "duplicate"
+
+
+def test_jobs_waiting_under_a_limit_are_ready_to_list_and_cancel():
+    from tests.testapp.tasks import limited_slow
+
+    limited = limited_slow.enqueue("l", 0)
+    assert Job.objects.get(pk=limited.id).status == "LIMITED"
+    [row] = json.loads(run("list", "--status", "ready", "--json"))
+    assert row["id"] == int(limited.id) and row["status"] == "READY"
+
+    run("cancel", "--all-waiting")
+
+    assert Job.objects.get(pk=limited.id).status == "FAILED"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +15,7 @@ from django.tasks.exceptions import InvalidTaskBackend
 from eventjobs.exceptions import JobNotFound
 from eventjobs.jobs.api import cancel_job, retry_job
 from eventjobs.jobs.executor import TaskMissing, import_task
+from eventjobs.jobs.statuses import WAITING, JobStatus
 from eventjobs.management.base import EventjobsCommand, Progress, positive_int
 
 if TYPE_CHECKING:
@@ -25,9 +26,10 @@ if TYPE_CHECKING:
 
 # Jobs retried or cancelled per statement by --all-failed / --all-waiting.
 BATCH = 500
-STATUSES = {"ready": ["READY", "SCHEDULED"], "running": ["RUNNING"],
-            "successful": ["SUCCESSFUL"], "failed": ["FAILED"], "all": None}
-WAITING = ["READY", "SCHEDULED"]
+# What Django calls READY includes the jobs not due yet and those waiting under a limit.
+STATUSES: dict[str, Sequence[str] | None] = {
+    "ready": WAITING, "running": [JobStatus.RUNNING], "successful": [JobStatus.SUCCESSFUL],
+    "failed": [JobStatus.FAILED], "all": None}
 
 
 class Command(EventjobsCommand):
