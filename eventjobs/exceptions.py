@@ -76,5 +76,11 @@ def one_line(exc: BaseException) -> str:
     return _storable(f"{cls.__module__}.{cls.__qualname__}: {exc}"[:2000])
 
 
+def first_line(exc: BaseException) -> str:
+    """`Class: first line of the message`, for one-line logs (an outage, a lost link)."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def _storable(text: str) -> str:
     return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")

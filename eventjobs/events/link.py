@@ -24,6 +24,7 @@ from django.db import connections
 
 from eventjobs.db import connect, connection_params, describe
 from eventjobs.events import store
+from eventjobs.exceptions import first_line
 
 logger = logging.getLogger("eventjobs.consume")
 
@@ -129,12 +130,6 @@ class Link:
                 break
         else:
             self.stopped.wait(timeout)
-
-
-def first_line(exc: BaseException) -> str:
-    """`Class: first line of the message`, for one-line logs."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def _close_django(alias: str) -> None:

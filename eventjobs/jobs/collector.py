@@ -28,7 +28,7 @@ from typing import Any
 import psycopg
 
 from eventjobs.db import connect
-from eventjobs.exceptions import JobTimeout, WorkerLost
+from eventjobs.exceptions import JobTimeout, WorkerLost, first_line
 from eventjobs.jobs.children import ChildLink, Children
 from eventjobs.jobs.completer import Attempt, Completer
 from eventjobs.jobs.reporting import (
@@ -308,7 +308,7 @@ class Collector(threading.Thread):
         if self.outage_since is None:
             self.outage_since = time.monotonic()
             logger.error("collector: cannot record outcomes (%s); keeping them and retrying",
-                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                         first_line(exc))
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self.conn.close()

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from eventjobs.db import connect
+from eventjobs.exceptions import first_line
 from eventjobs.jobs import store as jobstore
 from eventjobs.jobs.children import ChildLink, Children, stopped
 from eventjobs.jobs.maintenance import JobMaintenance
@@ -143,7 +144,7 @@ class Heartbeat(threading.Thread):
         if self.outage_since is None:
             self.outage_since = time.monotonic()
             logger.error("heartbeat: database unavailable (%s); retrying",
-                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                         first_line(exc))
         if self.conn is not None:
             with contextlib.suppress(psycopg.Error):
                 self.conn.close()

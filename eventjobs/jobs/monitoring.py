@@ -18,6 +18,7 @@ from django.tasks import task_backends
 
 from eventjobs.conf import database_alias
 from eventjobs.models import Job, JobStatus
+from eventjobs.sql import query
 
 # Counted exactly, each through its own partial index (FAILED: eventjobs_job_failed,
 # LIMITED: eventjobs_job_limited). Every status but SUCCESSFUL: a waiting job left out
@@ -69,11 +70,12 @@ def configured_queues() -> set[str]:
 
 
 def database_now(alias: str) -> datetime:
-    """The database's clock (worker and job times are written by it, not by this host)."""
+    """The database's clock (worker and job times are written by it, not by this host),
+    read through Django's cursor (the admin's query counts and logging include it)."""
     from django.db import connections
 
     with connections[alias].cursor() as cursor:
-        cursor.execute("SELECT now()")
+        cursor.execute(query("common.sql", "clock"))
         return cursor.fetchone()[0]
 
 

@@ -25,6 +25,7 @@ from django.db import OperationalError as DjangoOperationalError
 from django.db import connections
 
 from eventjobs.db import add_link_options, database_now, django_connection
+from eventjobs.exceptions import first_line
 from eventjobs.jobs import store as jobstore
 
 logger = logging.getLogger("eventjobs.worker")
@@ -92,7 +93,7 @@ class WorkerSession:
             self.outage_since = time.monotonic()
             self.was_away = True
             logger.error("%s: database unavailable (%s); retrying", self.name,
-                         str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                         first_line(exc))
         with contextlib.suppress(Exception):
             connections[self.database].close()
         self.conn = None
