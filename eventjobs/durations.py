@@ -54,10 +54,3 @@ def duration_argument(text: str) -> timedelta:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def time_argument(text: str) -> datetime:
-    """argparse `type=` for a time or a duration ago."""
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
