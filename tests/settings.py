@@ -86,3 +86,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {"eventjobs": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# A process that takes this long to set up (tests of runworkers started together: one
+# still setting up when the other chooses its share of the CPUs).
+if os.environ.get("EVENTJOBS_TEST_SLOW_SETUP"):
+    import time
+
+    time.sleep(float(os.environ["EVENTJOBS_TEST_SLOW_SETUP"]))

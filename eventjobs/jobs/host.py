@@ -25,7 +25,11 @@ def name_process(name: bytes) -> None:
 
 
 def supervisors_here() -> int:
-    """Live runworker supervisors on this host (this one included; at least 1)."""
+    """Live runworker supervisors on this host (this one included; at least 1): those that
+    named themselves, and default `runworker` commands still setting up Django (two
+    started together would otherwise each see only itself, and both run every CPU's
+    children until the next check)."""
+    me = os.getpid()
     count = 0
     try:
         entries = os.listdir("/proc")
@@ -36,9 +40,30 @@ def supervisors_here() -> int:
             continue
         with contextlib.suppress(OSError):
             with open(f"/proc/{entry}/comm", "rb") as f:
-                if f.read().strip() == SUPERVISOR_NAME:
-                    count += 1
+                name = f.read().strip()
+            if name == SUPERVISOR_NAME or (name != CHILD_NAME and int(entry) != me
+                                           and _default_runworker_starting(entry)):
+                count += 1
     return max(count, 1)
+
+
+def _default_runworker_starting(pid: str) -> bool:
+    """Whether process `pid` is `manage.py runworker` without --concurrency that has not
+    named itself yet (and is not a supervisor's child a moment before it renames itself)."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        args = f.read().decode("utf-8", "replace").split("\0")
+    if "runworker" not in args:
+        return False
+    launcher = args[args.index("runworker") - 1] if args.index("runworker") else ""
+    if not (launcher.endswith(("manage.py", "django-admin")) or launcher == "django"):
+        return False
+    if any(a in ("-c", "--concurrency") or a.startswith(("--concurrency=", "-c"))
+           for a in args[args.index("runworker") + 1:]):
+        return False
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        parent = f.read().rsplit(b")", 1)[1].split()[1].decode()
+    with open(f"/proc/{parent}/comm", "rb") as f:
+        return f.read().strip() != SUPERVISOR_NAME
 
 
 def fair_share(cpus: int | None = None) -> int:
