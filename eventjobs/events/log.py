@@ -7,6 +7,7 @@ SQL runs, so a bad event never breaks the caller's transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +17,14 @@ from eventjobs.events import store as eventstore
 from eventjobs.events.event import Event
 from eventjobs.events.partitions import key_hash, spread_hash
 from eventjobs.exceptions import InvalidPayload
-from eventjobs.payload import check_size, check_text, dumps, fast_dumps_each, json_array
+from eventjobs.payload import (
+    check_size,
+    check_text,
+    dumps,
+    fast_dumps_each,
+    json_array,
+    validate_json,
+)
 
 __all__ = ["Event", "publish", "publish_many"]
 
@@ -92,10 +100,9 @@ def _event_texts(rows: list[list[Any]]) -> list[str]:
     fit EVENTJOBS["MAX_PAYLOAD_BYTES"] (the batch may be bigger)."""
     texts = fast_dumps_each(rows)
     if texts is None:  # some data is not plain JSON: find it, or accept it (tuples, say)
-        texts = []
-        for n, row in enumerate(rows):
-            dumps(row[3], f"publish_many() item {n} data")
-            texts.append(dumps(row, f"publish_many() item {n}"))
+        for n, row in enumerate(rows):  # type, key and source are checked already
+            validate_json(row[3], f"publish_many() item {n} data")
+        texts = [json.dumps(row, separators=(",", ":"), ensure_ascii=False) for row in rows]
     max_bytes = eventjobs_settings().max_payload_bytes
     for n, text in enumerate(texts):
         if len(text) * 4 > max_bytes:  # may be too big: measure the data alone

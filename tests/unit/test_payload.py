@@ -111,3 +111,18 @@ def test_nesting_up_to_the_limit_is_accepted():
 def test_an_integer_too_long_for_json_text_is_refused_with_its_place():
     with pytest.raises(InvalidPayload, match=r"args\[0\]\['n'\]: an integer of more than"):
         dumps([{"n": 10 ** 5000}], "args")
+
+
+def test_data_nested_right_at_the_limit_passes_validation_on_every_path():
+    import eventjobs
+    from tests.testapp.tasks import record
+
+    # No django_db mark: a call whose validation passes goes on to its SQL, which this
+    # test refuses; an InvalidPayload would mean the data was refused.
+    at_limit = _nested(99)  # 100 containers: the deepest value sits at level 100
+    with pytest.raises(RuntimeError, match="Database access not allowed"):
+        eventjobs.publish_many([{"type": "ok"}, {"type": "t", "data": at_limit}])
+    with pytest.raises(RuntimeError, match="Database access not allowed"):
+        eventjobs.publish("t", at_limit)
+    with pytest.raises(RuntimeError, match="Database access not allowed"):
+        eventjobs.enqueue_many(record, [(("ok",), {}), ((at_limit,), {})])
