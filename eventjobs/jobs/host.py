@@ -16,6 +16,9 @@ import os
 
 SUPERVISOR_NAME = b"eventjobs-super"  # at most 15 bytes (Linux task names)
 CHILD_NAME = b"eventjobs-child"
+# What a `manage.py runworker` is called before it names itself (`python3.12 manage.py`,
+# `./manage.py`, `django-admin`): only these have their command line read.
+_LAUNCHERS = (b"python", b"manage.py", b"django-admin")
 
 
 def name_process(name: bytes) -> None:
@@ -41,7 +44,7 @@ def supervisors_here() -> int:
         with contextlib.suppress(OSError):
             with open(f"/proc/{entry}/comm", "rb") as f:
                 name = f.read().strip()
-            if name == SUPERVISOR_NAME or (name != CHILD_NAME and int(entry) != me
+            if name == SUPERVISOR_NAME or (name.startswith(_LAUNCHERS) and int(entry) != me
                                            and _default_runworker_starting(entry)):
                 count += 1
     return max(count, 1)
