@@ -23,6 +23,28 @@ from django.utils.safestring import SafeString
 from eventjobs.conf import database_alias
 
 
+class ColumnFilter(admin.SimpleListFilter):
+    """A filter on one column's exact value. Subclasses name the column and say which
+    values to offer (`offered`); the chosen value is offered too, even once it is no
+    longer among them (a bookmarked filter stays visible)."""
+
+    column = ""
+
+    def offered(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> set[str]:
+        raise NotImplementedError
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
+                ) -> list[tuple[str, str]]:
+        values = set(self.offered(request, model_admin))
+        chosen = self.value()
+        if chosen:
+            values.add(chosen)
+        return [(v, v) for v in sorted(values)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(**{self.column: self.value()}) if self.value() else queryset
+
+
 class EstimatedCountPaginator(Paginator):
     """Counts exactly only what is small; for big results, takes PostgreSQL's estimate.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
@@ -13,6 +13,7 @@ from django.utils.html import format_html
 
 import eventjobs
 from eventjobs.admin.common import (
+    ColumnFilter,
     EventjobsAdmin,
     chunks,
     log_changes,
@@ -32,41 +33,26 @@ LIST_COLUMNS = ("id", "group", "event_id", "event_type", "event_key", "event_sou
                 "resolved_at")
 
 
-class GroupFilter(admin.SimpleListFilter):
+class GroupFilter(ColumnFilter):
     """Consumer groups known to the database or registered in this process."""
 
     title = "group"
-    parameter_name = "group"
+    parameter_name = column = "group"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
-                ) -> list[tuple[str, str]]:
-        names = set(ConsumerGroup.objects.using(model_admin.get_queryset(request).db)
-                    .values_list("name", flat=True)) | set(registered_groups())
-        chosen = self.value()
-        if chosen:
-            names.add(chosen)
-        return [(n, n) for n in sorted(names)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(group=self.value()) if self.value() else queryset
+    def offered(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> set[str]:
+        return set(ConsumerGroup.objects.using(model_admin.get_queryset(request).db)
+                   .values_list("name", flat=True)) | set(registered_groups())
 
 
-class TypeFilter(admin.SimpleListFilter):
+class TypeFilter(ColumnFilter):
     """Event types among the newest dead letters."""
 
     title = "event type"
-    parameter_name = "event_type"
+    parameter_name = column = "event_type"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
-                ) -> list[tuple[str, str]]:
-        recent = (model_admin.get_queryset(request).order_by("-id")
-                  .values_list("event_type", flat=True)[:5000])
-        chosen = self.value()
-        types = set(recent) | ({chosen} if chosen else set())
-        return [(t, t) for t in sorted(types)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(event_type=self.value()) if self.value() else queryset
+    def offered(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> set[str]:
+        return set(model_admin.get_queryset(request).order_by("-id")
+                   .values_list("event_type", flat=True)[:5000])
 
 
 @admin.register(DeadLetter)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from eventjobs.admin.common import EventjobsAdmin, pre, time_column
+from eventjobs.admin.common import ColumnFilter, EventjobsAdmin, pre, time_column
 from eventjobs.events.partitions import partition_of, type_matcher
 from eventjobs.events.registry import groups as registered_groups
 from eventjobs.models import ConsumerGroup, DeadLetter, Event
@@ -32,21 +32,11 @@ def recent_values(queryset: QuerySet[Any], column: str, newest: int = RECENT_FOR
     return set(recent.order_by().values_list(column, flat=True).distinct()) - {None, ""}
 
 
-class RecentValuesFilter(admin.SimpleListFilter):
+class RecentValuesFilter(ColumnFilter):
     """A filter on one column, offering the values of the newest events."""
 
-    column = ""
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
-                ) -> list[tuple[str, str]]:
-        values = recent_values(model_admin.get_queryset(request), self.column)
-        chosen = self.value()
-        if chosen:
-            values.add(chosen)
-        return [(v, v) for v in sorted(values)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(**{self.column: self.value()}) if self.value() else queryset
+    def offered(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> set[str]:
+        return recent_values(model_admin.get_queryset(request), self.column)
 
 
 class TypeFilter(RecentValuesFilter):

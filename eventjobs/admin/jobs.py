@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 import eventjobs
 from eventjobs.admin.common import (
+    ColumnFilter,
     EventjobsAdmin,
     chunks,
     log_changes,
@@ -23,6 +24,7 @@ from eventjobs.admin.common import (
     time_column,
 )
 from eventjobs.jobs.monitoring import configured_queues
+from eventjobs.jobs.statuses import WAITING
 from eventjobs.models import Job, JobStatus
 
 if TYPE_CHECKING:
@@ -34,7 +36,8 @@ RECENT_FOR_CHOICES = 10_000  # the task filter lists the tasks of this many newe
 
 
 class StatusFilter(admin.SimpleListFilter):
-    """Django's four statuses; READY includes jobs waiting for their time or a retry."""
+    """Django's four statuses; READY includes jobs waiting for their time, a retry or room
+    under a limit."""
 
     title = "status"
     parameter_name = "status"
@@ -45,48 +48,35 @@ class StatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.value() == "READY":
-            return queryset.filter(status__in=[JobStatus.READY, JobStatus.SCHEDULED,
-                                               JobStatus.LIMITED])
+            return queryset.filter(status__in=WAITING)
         if self.value() in ("RUNNING", "SUCCESSFUL", "FAILED"):
             return queryset.filter(status=self.value())
         return queryset
 
 
-class QueueFilter(admin.SimpleListFilter):
+class QueueFilter(ColumnFilter):
     """The configured queues (read from settings, not from the table)."""
 
     title = "queue"
-    parameter_name = "queue"
+    parameter_name = column = "queue"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
-                ) -> list[tuple[str, str]]:
-        chosen = self.value()
-        queues = configured_queues() | ({chosen} if chosen else set())
-        return [(q, q) for q in sorted(queues)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(queue=self.value()) if self.value() else queryset
+    def offered(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> set[str]:
+        return configured_queues()
 
 
-class TaskFilter(admin.SimpleListFilter):
+class TaskFilter(ColumnFilter):
     """Tasks of recent jobs and of every FAILED job (search finds any task path)."""
 
     title = "task"
     parameter_name = "task"
+    column = "task_path"
 
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin
-                ) -> list[tuple[str, str]]:
+    def offered(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> set[str]:
         jobs = model_admin.get_queryset(request).order_by()
         # Both arms read an index: the newest ids, and the FAILED partial index.
         recent = jobs.order_by("-id").values_list("task_path")[:RECENT_FOR_CHOICES]
         failed = jobs.filter(status=JobStatus.FAILED).values_list("task_path")
-        paths = {path for (path,) in recent.union(failed)}
-        if self.value():
-            paths.add(self.value())
-        return [(p, p) for p in sorted(paths)]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(task_path=self.value()) if self.value() else queryset
+        return {path for (path,) in recent.union(failed)}
 
 
 def status_text(job: Job) -> str:

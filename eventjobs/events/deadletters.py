@@ -10,20 +10,19 @@ works after retention removed it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-import psycopg
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models.functions import Now
 
 from eventjobs.conf import database_alias
 from eventjobs.db import django_connection
 from eventjobs.events import controlstore
-from eventjobs.events.dispatch import Failure, Guard, run_handlers
+from eventjobs.events.dispatch import run_handlers_in_savepoint
 from eventjobs.events.event import Event
 from eventjobs.events.partitions import key_hash
-from eventjobs.events.registry import Handler, get_group
+from eventjobs.events.registry import get_group
 
 if TYPE_CHECKING:
     from django.db.models import QuerySet
@@ -97,7 +96,7 @@ def _reprocess_one(dead_id: int, group_name: str) -> str | None:
             return None  # resolved or discarded meanwhile
         if controlstore.replay_pending(conn, group=dead.group, event_id=dead.event_id):
             return "replaying"
-        failure = _run_in_savepoint(alias, conn, event_of(dead), handlers(dead.event_type))
+        failure = run_handlers_in_savepoint(alias, conn, event_of(dead), handlers(dead.event_type))
         if failure is not None:
             dead.error, dead.traceback = failure.error, failure.traceback
             dead.attempts += 1
@@ -112,23 +111,6 @@ def _reprocess_one(dead_id: int, group_name: str) -> str | None:
         return "resolved"
 
 
-class _Rollback(Exception):
-    pass
-
-
-def _run_in_savepoint(alias: str, conn: psycopg.Connection, event: Event,
-                      handlers: Sequence[Handler]) -> Failure | None:
-    """The handlers in a savepoint: a failure rolls back their writes only."""
-    failure = None
-    try:
-        # A savepoint: a failure rolls back the handlers' writes, not the dead letter's update.
-        with transaction.atomic(using=alias):
-            failure = run_handlers(event, handlers, Guard(connections[alias], conn))
-            if failure is not None:
-                raise _Rollback()
-    except _Rollback:
-        pass
-    return failure
 
 
 def discard_dead_letters(ids: Iterable[int] | None = None, *, group: str | None = None) -> int:

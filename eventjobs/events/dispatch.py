@@ -108,6 +108,28 @@ def run_handlers(event: Event, handlers: Sequence[Handler], guard: Guard) -> Fai
     return None
 
 
+class _Rollback(Exception):
+    pass
+
+
+def run_handlers_in_savepoint(alias: str, conn: psycopg.Connection, event: Event,
+                              handlers: Sequence[Handler]) -> Failure | None:
+    """run_handlers in a savepoint of Django's connection `alias` (whose psycopg
+    connection is `conn`): a failure rolls back the handlers' writes only, not what the
+    caller wrote before in the same transaction (a dead letter's update, a test's data)."""
+    from django.db import connections, transaction
+
+    failure = None
+    try:
+        with transaction.atomic(using=alias):
+            failure = run_handlers(event, handlers, Guard(connections[alias], conn))
+            if failure is not None:
+                raise _Rollback()
+    except _Rollback:
+        pass
+    return failure
+
+
 def _awaitable(handler: Handler, result: object) -> Failure:
     close = getattr(result, "close", None)
     if close is not None:

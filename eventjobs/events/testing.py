@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import psycopg
-from django.db import connections, transaction
+from django.db import transaction
 
 from eventjobs.conf import database_alias, eventjobs_settings
 from eventjobs.db import django_connection
 from eventjobs.events import controlstore, store
-from eventjobs.events.dispatch import Failure, Guard, calls_made, run_handlers
+from eventjobs.events.dispatch import calls_made, run_handlers_in_savepoint
 from eventjobs.events.event import Event
 from eventjobs.events.partitions import partition_of
 from eventjobs.events.registry import Group, Handler, get_group
@@ -81,7 +81,7 @@ def _deliver(alias: str, conn: psycopg.Connection, group: Group, event: Event,
     """Run one event (retried with raise_errors=False); returns the handler calls made."""
     calls, failure = 0, None
     for _attempt in range(max(h.max_attempts for h in handlers)):
-        failure = _attempt_in_savepoint(alias, conn, event, handlers)
+        failure = run_handlers_in_savepoint(alias, conn, event, handlers)
         calls += calls_made(handlers, failure)
         if failure is None:
             store.resolve_dead_letters(conn, group=group.name, event_ids=[event.id])
@@ -96,19 +96,3 @@ def _deliver(alias: str, conn: psycopg.Connection, group: Group, event: Event,
     return calls
 
 
-class _Rollback(Exception):
-    pass
-
-
-def _attempt_in_savepoint(alias: str, conn: psycopg.Connection, event: Event,
-                          handlers: Sequence[Handler]) -> Failure | None:
-    failure = None
-    try:
-        # A savepoint per attempt: a failure rolls back that attempt's writes only.
-        with transaction.atomic(using=alias):
-            failure = run_handlers(event, handlers, Guard(connections[alias], conn))
-            if failure is not None:
-                raise _Rollback()
-    except _Rollback:
-        pass
-    return failure
