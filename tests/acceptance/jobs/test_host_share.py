@@ -22,7 +22,10 @@ def test_two_runworkers_share_the_hosts_cpus_and_one_takes_them_all_when_alone(s
                message=f"a lone runworker running {cpus} children\n{a.output()[-2000:]}")
     b = spawn("runworker")
     share = max(1, cpus // 2)
+    # a gives way as soon as b exists (still setting up): wait for b's own start too, or
+    # the SIGTERM below could come before b handles it.
     wait_until(lambda: len(worker_children(a.pid)) == share
+               and "runworker starting" in b.output()
                and len(worker_children(b.pid)) == share, timeout=30,
                message=f"both running {share} child(ren)\n{a.output()[-2000:]}")
     b.signal(signal.SIGTERM)
